@@ -20,12 +20,13 @@ var DurationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 // palisade.pipeline.duration histogram. A nil *PipelineReporter reports
 // nothing.
 type PipelineReporter struct {
-	tracer    trace.Tracer
-	spanName  string
-	startOpts []trace.SpanStartOption
-	duration  metric.Float64Histogram
-	okOpts    []metric.RecordOption
-	failOpts  *optionCache
+	tracer       trace.Tracer
+	globalTracer bool // tracer comes from the global provider
+	spanName     string
+	startOpts    []trace.SpanStartOption
+	duration     metric.Float64Histogram
+	okOpts       []metric.RecordOption
+	failOpts     *optionCache
 }
 
 // Pipeline returns the reporter of the pipeline called name, or nil when t is
@@ -44,8 +45,9 @@ func (t *Telemetry) Pipeline(name string) *PipelineReporter {
 		otel.Handle(err)
 	}
 	return &PipelineReporter{
-		tracer:   t.tracer(),
-		spanName: name,
+		tracer:       t.tracer(),
+		globalTracer: t.tracerProvider == nil,
+		spanName:     name,
 		startOpts: []trace.SpanStartOption{
 			trace.WithSpanKind(trace.SpanKindInternal),
 			trace.WithAttributes(nameAttr),
@@ -62,6 +64,9 @@ type PipelineCall struct {
 	r     *PipelineReporter
 	span  trace.Span
 	start time.Time // zero when no metric SDK listens: the clock is not read
+	// borrowed is set when span is the caller's, not one the pipeline
+	// started: it is neither ended nor marked by the pipeline.
+	borrowed bool
 }
 
 // Start starts the span of one call and returns the context carrying it.
@@ -69,8 +74,16 @@ func (r *PipelineReporter) Start(ctx context.Context) (context.Context, Pipeline
 	if r == nil {
 		return ctx, PipelineCall{}
 	}
-	ctx, span := r.tracer.Start(ctx, r.spanName, r.startOpts...)
-	c := PipelineCall{r: r, span: span}
+	var c PipelineCall
+	c.r = r
+	if r.globalTracer && globalTracingUnset() {
+		// The span would record nothing: the caller's span, if any, stays
+		// current, which is what a non-recording child would propagate.
+		c.span = trace.SpanFromContext(ctx)
+		c.borrowed = true
+	} else {
+		ctx, c.span = r.tracer.Start(ctx, r.spanName, r.startOpts...)
+	}
 	if r.duration.Enabled(ctx) {
 		c.start = time.Now()
 	}
@@ -87,7 +100,7 @@ func (c PipelineCall) End(ctx context.Context, err error) {
 	var errType string
 	if err != nil {
 		errType = ErrorType(err)
-		if c.span.IsRecording() {
+		if !c.borrowed && c.span.IsRecording() {
 			c.span.SetStatus(codes.Error, err.Error())
 			c.span.SetAttributes(errorTypeKey.String(errType))
 		}
@@ -100,5 +113,7 @@ func (c PipelineCall) End(ctx context.Context, err error) {
 			c.r.duration.Record(ctx, d, c.r.failOpts.record(errType)...)
 		}
 	}
-	c.span.End()
+	if !c.borrowed {
+		c.span.End()
+	}
 }

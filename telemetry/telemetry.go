@@ -30,6 +30,8 @@
 package telemetry
 
 import (
+	"reflect"
+
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -123,4 +125,24 @@ func (t *Telemetry) tracer() trace.Tracer {
 		tp = otel.GetTracerProvider()
 	}
 	return tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
+}
+
+// unsetTracerProvider is OpenTelemetry's global tracer provider as it is
+// before any otel.SetTracerProvider: a delegate whose spans record nothing.
+// Starting one still costs several allocations per call, which an
+// application that never set up tracing should not pay; see
+// globalTracingUnset. It is nil if a provider was already set when this
+// package was initialized.
+var unsetTracerProvider = func() trace.TracerProvider {
+	tp := otel.GetTracerProvider()
+	if reflect.TypeOf(tp).String() != "*global.tracerProvider" {
+		return nil
+	}
+	return tp
+}()
+
+// globalTracingUnset reports whether no global tracer provider has been set
+// yet, so that a span from the global provider would record nothing.
+func globalTracingUnset() bool {
+	return unsetTracerProvider != nil && otel.GetTracerProvider() == unsetTracerProvider
 }

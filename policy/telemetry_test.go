@@ -1,0 +1,178 @@
+package policy_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+type otelHarness struct {
+	reader *sdkmetric.ManualReader
+	spans  *tracetest.SpanRecorder
+	mp     *sdkmetric.MeterProvider
+	tp     *sdktrace.TracerProvider
+}
+
+func newHarness() *otelHarness {
+	h := &otelHarness{reader: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder()}
+	h.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))
+	h.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
+	return h
+}
+
+func (h *otelHarness) telemetry() *telemetry.Telemetry {
+	return telemetry.New(telemetry.WithMeterProvider(h.mp), telemetry.WithTracerProvider(h.tp))
+}
+
+// histogram returns the data points of the named histogram.
+func (h *otelHarness) histogram(t *testing.T, name string) []metricdata.HistogramDataPoint[float64] {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, h.reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				assert.Equal(t, telemetry.ScopeName, sm.Scope.Name)
+				assert.Equal(t, "s", m.Unit)
+				return m.Data.(metricdata.Histogram[float64]).DataPoints
+			}
+		}
+	}
+	return nil
+}
+
+func attrs(kvs ...attribute.KeyValue) attribute.Set { return attribute.NewSet(kvs...) }
+
+func TestPipelineSpanAndDurationOnSuccess(t *testing.T) {
+	h := newHarness()
+	p := policy.NewPipeline("users-api", passthrough{}).WithTelemetry(h.telemetry())
+	var inner trace.SpanContext
+	require.NoError(t, p.Execute(context.Background(), func(ctx context.Context) error {
+		inner = trace.SpanContextFromContext(ctx)
+		return nil
+	}))
+
+	spans := h.spans.Ended()
+	require.Len(t, spans, 1)
+	s := spans[0]
+	assert.Equal(t, "users-api", s.Name())
+	assert.Equal(t, trace.SpanKindInternal, s.SpanKind())
+	assert.Equal(t, codes.Unset, s.Status().Code)
+	assert.Contains(t, s.Attributes(), attribute.String("palisade.pipeline.name", "users-api"))
+	assert.Equal(t, s.SpanContext().SpanID(), inner.SpanID(), "fn runs inside the pipeline's span")
+
+	dps := h.histogram(t, "palisade.pipeline.duration")
+	require.Len(t, dps, 1)
+	assert.Equal(t, attrs(attribute.String("palisade.pipeline.name", "users-api")), dps[0].Attributes)
+	assert.Equal(t, uint64(1), dps[0].Count)
+	assert.Equal(t, telemetry.DurationBuckets, dps[0].Bounds)
+}
+
+func TestPipelineSpanAndDurationOnFailure(t *testing.T) {
+	h := newHarness()
+	p := policy.NewPipeline("users-api", passthrough{}, passthrough{}).WithTelemetry(h.telemetry())
+	err := p.Execute(context.Background(), func(context.Context) error { return rejection{} })
+	require.Error(t, err)
+	err = p.Execute(context.Background(), func(context.Context) error { return &customErr{"x"} })
+	require.Error(t, err)
+
+	spans := h.spans.Ended()
+	require.Len(t, spans, 2)
+	assert.Equal(t, codes.Error, spans[0].Status().Code)
+	assert.Equal(t, "rejected", spans[0].Status().Description)
+	assert.Contains(t, spans[0].Attributes(), attribute.String("error.type", "test_rejected"))
+	assert.Contains(t, spans[1].Attributes(),
+		attribute.String("error.type", "*policy_test.customErr"))
+
+	dps := h.histogram(t, "palisade.pipeline.duration")
+	got := map[attribute.Set]uint64{}
+	for _, dp := range dps {
+		got[dp.Attributes] = dp.Count
+	}
+	name := attribute.String("palisade.pipeline.name", "users-api")
+	assert.Equal(t, map[attribute.Set]uint64{
+		attrs(name, attribute.String("error.type", "test_rejected")):          1,
+		attrs(name, attribute.String("error.type", "*policy_test.customErr")): 1,
+	}, got)
+}
+
+func TestPipelineSpanEndsWhenFunctionPanics(t *testing.T) {
+	h := newHarness()
+	p := policy.NewPipeline("p", passthrough{}).WithTelemetry(h.telemetry())
+	assert.PanicsWithValue(t, "kaboom", func() {
+		_ = p.Execute(context.Background(), func(context.Context) error { panic("kaboom") })
+	})
+	spans := h.spans.Ended()
+	require.Len(t, spans, 1)
+	assert.Equal(t, codes.Error, spans[0].Status().Code)
+	assert.Contains(t, spans[0].Attributes(), attribute.String("error.type", "panic"))
+}
+
+func TestWithTelemetryReturnsCopy(t *testing.T) {
+	h := newHarness()
+	orig := policy.NewPipeline("p").WithTelemetry(telemetry.Disabled())
+	withTel := orig.WithTelemetry(h.telemetry())
+	require.NoError(t, orig.Execute(context.Background(), func(context.Context) error { return nil }))
+	assert.Empty(t, h.spans.Ended(), "the original keeps its telemetry")
+	require.NoError(t, withTel.Execute(context.Background(), func(context.Context) error { return nil }))
+	assert.Len(t, h.spans.Ended(), 1)
+	assert.Equal(t, "p", withTel.Name())
+}
+
+func TestDisabledTelemetryRecordsNothing(t *testing.T) {
+	h := newHarness()
+	// A span in the caller's context stays the current span: no child is made.
+	ctx, parent := h.tp.Tracer("test").Start(context.Background(), "caller")
+	p := policy.NewPipeline("p", passthrough{}).WithTelemetry(telemetry.Disabled())
+	var inner trace.SpanContext
+	err := p.Execute(ctx, func(ctx context.Context) error {
+		inner = trace.SpanContextFromContext(ctx)
+		return errors.New("x")
+	})
+	require.EqualError(t, err, "x")
+	parent.End()
+	assert.Equal(t, parent.SpanContext().SpanID(), inner.SpanID())
+	assert.Len(t, h.spans.Ended(), 1)
+	assert.Nil(t, h.histogram(t, "palisade.pipeline.duration"))
+}
+
+// TestDefaultTelemetryFollowsGlobalProviders sets the process's global
+// providers, so it is the only test in this package that does.
+func TestDefaultTelemetryFollowsGlobalProviders(t *testing.T) {
+	before := policy.NewPipeline("built-before", passthrough{})
+
+	h := newHarness()
+	otel.SetMeterProvider(h.mp)
+	otel.SetTracerProvider(h.tp)
+	after := policy.NewPipeline("built-after", passthrough{})
+
+	ok := func(context.Context) error { return nil }
+	require.NoError(t, before.Execute(context.Background(), ok))
+	require.NoError(t, after.Execute(context.Background(), ok))
+
+	names := map[string]bool{}
+	for _, dp := range h.histogram(t, "palisade.pipeline.duration") {
+		v, _ := dp.Attributes.Value("palisade.pipeline.name")
+		names[v.AsString()] = true
+	}
+	assert.Equal(t, map[string]bool{"built-before": true, "built-after": true}, names)
+	var spanNames []string
+	for _, s := range h.spans.Ended() {
+		spanNames = append(spanNames, s.Name())
+	}
+	assert.ElementsMatch(t, []string{"built-before", "built-after"}, spanNames)
+}

@@ -1,0 +1,165 @@
+package telemetry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
+
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type typed struct{}
+
+func (typed) Error() string     { return "typed" }
+func (typed) ErrorType() string { return "circuit_open" }
+
+type plain struct{}
+
+func (plain) Error() string { return "plain" }
+
+func TestErrorType(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{typed{}, "circuit_open"},
+		{fmt.Errorf("outer: %w", typed{}), "circuit_open"},
+		{errors.Join(errors.New("x"), typed{}), "circuit_open"},
+		{plain{}, "github.com/palisade-go/palisade/telemetry_test.plain"},
+		{fmt.Errorf("outer: %w", plain{}), "github.com/palisade-go/palisade/telemetry_test.plain"},
+		{errors.New("x"), "*errors.errorString"},
+		{&fs.PathError{Op: "open", Err: fs.ErrNotExist}, "*fs.PathError"},
+		{context.DeadlineExceeded, "context.deadlineExceededError"},
+	} {
+		assert.Equal(t, tc.want, telemetry.ErrorType(tc.err), "%#v", tc.err)
+	}
+}
+
+func TestDisabledHasNilReporters(t *testing.T) {
+	d := telemetry.Disabled()
+	assert.False(t, d.Enabled())
+	assert.Nil(t, d.Pipeline("p"))
+	assert.Nil(t, d.Timeout("t"))
+	assert.Nil(t, d.Retry("r", "retry_budget_exhausted"))
+	assert.Nil(t, d.Rejections(telemetry.PolicyTypeBulkhead, "b", "bulkhead_full"))
+	owner := new(int)
+	assert.Nil(t, telemetry.NewBreakerReporter(d, "b", []string{"closed"}, "circuit_open", owner,
+		func(*int) (int, float64) { panic("never observed") }))
+	assert.Nil(t, telemetry.NewBulkheadReporter(d, "b", "bulkhead_full", owner,
+		func(*int) (int, int, int) { panic("never observed") }))
+
+	// Every method of a nil reporter is a no-op.
+	ctx := context.Background()
+	var pr *telemetry.PipelineReporter
+	ctx2, call := pr.Start(ctx)
+	assert.Equal(t, ctx, ctx2)
+	call.End(ctx, errors.New("x"))
+	var tr *telemetry.TimeoutReporter
+	tr.TimedOut(ctx)
+	var rr *telemetry.RetryReporter
+	rr.Retrying(ctx, 2, 0, errors.New("x"))
+	rr.Attempts(ctx, 3)
+	rr.BudgetRejected(ctx)
+	var br *telemetry.BreakerReporter
+	br.StateChanged(ctx, 0, 1)
+	br.Rejected(ctx)
+	var bh *telemetry.BulkheadReporter
+	bh.Rejected(ctx)
+
+	var nilTel *telemetry.Telemetry
+	assert.True(t, nilTel.Enabled(), "a nil *Telemetry means Default")
+	assert.True(t, telemetry.Default().Enabled())
+	assert.True(t, telemetry.New().Enabled())
+}
+
+type fakeBreaker struct {
+	state int
+	ratio float64
+}
+
+func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, r.Collect(context.Background(), &rm))
+	out := map[string]metricdata.Metrics{}
+	for _, sm := range rm.ScopeMetrics {
+		assert.Equal(t, telemetry.ScopeName, sm.Scope.Name)
+		assert.Equal(t, telemetry.Version, sm.Scope.Version)
+		for _, m := range sm.Metrics {
+			out[m.Name] = m
+		}
+	}
+	return out
+}
+
+func TestBreakerReporterObservesStateFromConstruction(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	tel := telemetry.New(telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	b := &fakeBreaker{state: 0, ratio: 0.25}
+	r := telemetry.NewBreakerReporter(tel, "api", []string{"closed", "open"}, "circuit_open", b,
+		func(b *fakeBreaker) (int, float64) { return b.state, b.ratio })
+	require.NotNil(t, r)
+
+	status := func() map[string]int64 {
+		m := collect(t, reader)
+		got := map[string]int64{}
+		for _, dp := range m["palisade.breaker.status"].Data.(metricdata.Sum[int64]).DataPoints {
+			name, _ := dp.Attributes.Value("palisade.policy.name")
+			assert.Equal(t, "api", name.AsString())
+			st, _ := dp.Attributes.Value("palisade.breaker.state")
+			got[st.AsString()] = dp.Value
+		}
+		return got
+	}
+	assert.Equal(t, map[string]int64{"closed": 1, "open": 0}, status())
+	b.state = 1
+	assert.Equal(t, map[string]int64{"closed": 0, "open": 1}, status())
+
+	m := collect(t, reader)
+	ratio := m["palisade.breaker.failure_ratio"].Data.(metricdata.Gauge[float64]).DataPoints
+	require.Len(t, ratio, 1)
+	assert.Equal(t, 0.25, ratio[0].Value)
+
+	r.StateChanged(context.Background(), 1, 0)
+	m = collect(t, reader)
+	tr := m["palisade.breaker.transitions"].Data.(metricdata.Sum[int64]).DataPoints
+	require.Len(t, tr, 1)
+	assert.Equal(t, attribute.NewSet(
+		attribute.String("palisade.policy.name", "api"),
+		attribute.String("palisade.breaker.previous_state", "open"),
+		attribute.String("palisade.breaker.state", "closed"),
+	), tr[0].Attributes)
+	runtime.KeepAlive(b)
+}
+
+func TestObservationEndsWhenPolicyIsUnreachable(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	tel := telemetry.New(telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	func() {
+		b := &fakeBreaker{}
+		telemetry.NewBulkheadReporter(tel, "gone", "bulkhead_full", b,
+			func(*fakeBreaker) (int, int, int) { return 1, 2, 3 })
+		m := collect(t, reader)
+		require.Contains(t, m, "palisade.bulkhead.usage")
+	}()
+	runtime.GC()
+	runtime.GC()
+	m := collect(t, reader)
+	if usage, ok := m["palisade.bulkhead.usage"]; ok {
+		assert.Empty(t, usage.Data.(metricdata.Sum[int64]).DataPoints,
+			"a collected bulkhead is no longer observed")
+	}
+}
