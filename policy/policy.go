@@ -51,11 +51,19 @@ var ErrRejected = errors.New("palisade: call rejected")
 // breaker, or an HTTP Retry-After header. The boolean is false when no error
 // in the chain carries a hint.
 func RetryAfter(err error) (time.Duration, bool) {
-	var h interface{ RetryAfter() time.Duration }
-	if err == nil || !errors.As(err, &h) {
+	if err == nil {
+		return 0, false
+	}
+	h, ok := errors.AsType[retryAfterError](err)
+	if !ok {
 		return 0, false
 	}
 	return h.RetryAfter(), true
+}
+
+type retryAfterError interface {
+	error
+	RetryAfter() time.Duration
 }
 
 // Get runs fn through p and returns its value. The value is that of the last

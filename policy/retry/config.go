@@ -1,0 +1,122 @@
+package retry
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+// Defaults of [Config].
+const (
+	// DefaultMaxAttempts is the number of attempts, the first included, when
+	// Config.MaxAttempts is 0.
+	DefaultMaxAttempts = 3
+
+	// Unlimited, as Config.MaxAttempts, lets a call be attempted until it
+	// succeeds, its error is not retried, its backoff stops, its
+	// MaxDuration passes, its budget runs out or its context ends.
+	Unlimited = -1
+)
+
+// Parameters of [DefaultBackOff].
+const (
+	DefaultInitialInterval     = 100 * time.Millisecond
+	DefaultMultiplier          = 2.0
+	DefaultRandomizationFactor = 0.5
+	DefaultMaxInterval         = 10 * time.Second
+)
+
+// Config configures a [Retry]. Its zero value is a retry of 3 attempts with
+// the [DefaultBackOff] delays.
+type Config struct {
+	// Name names the policy in telemetry and errors; default "retry".
+	Name string
+
+	// MaxAttempts is how many attempts a call may make in all, the first
+	// included: 1 never retries, [Unlimited] (-1) sets no limit. Zero means
+	// [DefaultMaxAttempts] (3). Any other negative value is an error.
+	MaxAttempts int
+
+	// BackOff returns the delays of one call. It is called once per call
+	// that needs a retry (never for a call whose first attempt succeeds),
+	// and the BackOff it returns is Reset before its first NextBackOff, so
+	// it may return a fresh value or a reused one that is not shared between
+	// concurrent calls. A NextBackOff of backoff.Stop ends the call as
+	// exhausted. Nil means [DefaultBackOff].
+	//
+	// Prefer MaxDuration to a backoff's own elapsed-time limit (such as
+	// backoff.ExponentialBackOff.MaxElapsedTime): MaxDuration also accounts
+	// for Retry-After hints and ends a call before a wait it cannot finish.
+	BackOff func() backoff.BackOff
+
+	// MaxDuration, when > 0, bounds the time from the start of a call's first
+	// attempt to the start of its last: a retry whose delay would end later
+	// than MaxDuration after the first attempt started is not scheduled, and
+	// the call ends at once as exhausted. Zero means no bound.
+	MaxDuration time.Duration
+
+	// ShouldRetry reports whether a failed attempt's error may be retried;
+	// when it returns false the error comes back unchanged. Nil retries
+	// every error. Whatever it says, an error wrapping a
+	// *backoff.PermanentError (made by backoff.Permanent) is never retried
+	// and neither is any error returned once the caller's context has ended.
+	ShouldRetry func(err error) bool
+
+	// OnRetry, if not nil, is called before each retry's delay with the
+	// number of the attempt about to run (2, 3, …), the error of the attempt
+	// that failed and the delay about to be waited. It runs on the caller's
+	// goroutine.
+	OnRetry func(attempt int, err error, delay time.Duration)
+
+	// Budget, if not nil, limits retries across every call of every policy
+	// sharing it; see [Budget].
+	Budget *Budget
+
+	// Telemetry is where the policy reports; nil means telemetry.Default().
+	Telemetry *telemetry.Telemetry
+}
+
+// DefaultBackOff returns a new exponential backoff with the defaults of
+// [Config.BackOff]: a first delay of 100ms ([DefaultInitialInterval]),
+// multiplied by 2 ([DefaultMultiplier]) for each retry up to 10s
+// ([DefaultMaxInterval]), each delay randomized by ±50%
+// ([DefaultRandomizationFactor]). It never returns backoff.Stop: the number
+// of attempts and Config.MaxDuration bound the retries.
+//
+// It may be wrapped, as in backoff.WithMaxRetries(retry.DefaultBackOff(), 5).
+func DefaultBackOff() backoff.BackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     DefaultInitialInterval,
+		RandomizationFactor: DefaultRandomizationFactor,
+		Multiplier:          DefaultMultiplier,
+		MaxInterval:         DefaultMaxInterval,
+		MaxElapsedTime:      0, // Config.MaxDuration governs
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
+	}
+	b.Reset()
+	return b
+}
+
+// validate checks cfg and returns it with its defaults filled in.
+func (cfg Config) validate() (Config, error) {
+	switch {
+	case cfg.MaxAttempts == 0:
+		cfg.MaxAttempts = DefaultMaxAttempts
+	case cfg.MaxAttempts < Unlimited:
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxAttempts must be >= 1, or -1 for unlimited, got %d", cfg.MaxAttempts)
+	}
+	if cfg.MaxDuration < 0 {
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxDuration must be >= 0, got %v", cfg.MaxDuration)
+	}
+	if cfg.BackOff == nil {
+		cfg.BackOff = DefaultBackOff
+	}
+	if cfg.Name == "" {
+		cfg.Name = "retry"
+	}
+	return cfg, nil
+}

@@ -1,0 +1,185 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+// Retry is a policy that runs a failed call again. It is safe for
+// concurrent use; its state is per call, but for its [Budget].
+type Retry struct {
+	name        string
+	maxAttempts int // -1: unlimited
+	backOff     func() backoff.BackOff
+	maxDuration time.Duration
+	shouldRetry func(error) bool
+	onRetry     func(int, error, time.Duration)
+	budget      *Budget
+	report      *telemetry.RetryReporter
+}
+
+// New returns a Retry configured by cfg, or an error naming the first
+// invalid field.
+func New(cfg Config) (*Retry, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	return &Retry{
+		name:        cfg.Name,
+		maxAttempts: cfg.MaxAttempts,
+		backOff:     cfg.BackOff,
+		maxDuration: cfg.MaxDuration,
+		shouldRetry: cfg.ShouldRetry,
+		onRetry:     cfg.OnRetry,
+		budget:      cfg.Budget,
+		report:      cfg.Telemetry.Retry(cfg.Name, budgetExhaustedType),
+	}, nil
+}
+
+// Must is like New but panics with New's error; for configurations written
+// as literals.
+func Must(cfg Config) *Retry {
+	r, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// Name returns the policy's name.
+func (r *Retry) Name() string { return r.name }
+
+// MaxAttempts returns how many attempts a call may make in all, the first
+// included, or [Unlimited].
+func (r *Retry) MaxAttempts() int { return r.maxAttempts }
+
+// Execute runs fn, and runs it again after a delay each time it fails with an
+// error that may be retried, until it succeeds or the call runs out of
+// attempts, time or budget; see the package documentation for the rules.
+// Each attempt gets a context derived from ctx, in which [Attempt] gives its
+// number. A panic in fn is not retried: it goes on up the stack.
+func (r *Retry) Execute(ctx context.Context, fn policy.Func) error {
+	if r.budget != nil {
+		r.budget.call()
+	}
+	var start time.Time
+	if r.maxDuration > 0 {
+		start = time.Now()
+	}
+	attemptCtx := ctx
+	if _, nested := ctx.Value(attemptKey{}).(*attemptContext); nested {
+		// ctx is an attempt of an outer retry: shadow its number.
+		attemptCtx = &attemptContext{Context: ctx, attempt: 1}
+	}
+	err := fn(attemptCtx)
+	if err == nil {
+		return nil
+	}
+	return r.retry(ctx, fn, err, start)
+}
+
+// retry handles a call whose first attempt failed with err; start is when
+// that attempt started (zero without MaxDuration).
+func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time.Time) error {
+	attempt := 1 // attempts made
+	defer func() { r.report.Attempts(ctx, attempt) }()
+
+	var (
+		b     backoff.BackOff // made at the first retry
+		timer *time.Timer     // made at the first retry that waits
+	)
+	for {
+		if p, ok := errors.AsType[*backoff.PermanentError](err); ok {
+			return p.Err
+		}
+		if ctx.Err() != nil {
+			return err // the caller gave up: not ours to retry or change
+		}
+		if r.shouldRetry != nil && !r.shouldRetry(err) {
+			return err
+		}
+		if attempt == r.maxAttempts {
+			return &ExhaustedError{Attempts: attempt, Err: err}
+		}
+
+		if b == nil {
+			b = r.backOff()
+			b.Reset()
+		}
+		delay := b.NextBackOff()
+		if delay == backoff.Stop {
+			return &ExhaustedError{Attempts: attempt, Err: err}
+		}
+		if hint, ok := policy.RetryAfter(err); ok && hint > delay {
+			delay = hint
+		}
+		if r.maxDuration > 0 && time.Since(start)+delay > r.maxDuration {
+			return &ExhaustedError{Attempts: attempt, Err: err}
+		}
+		if r.budget != nil && !r.budget.allowRetry() {
+			r.report.BudgetRejected(ctx)
+			return &BudgetExhaustedError{Attempts: attempt, Err: err}
+		}
+
+		if r.onRetry != nil {
+			r.onRetry(attempt+1, err, delay)
+		}
+		r.report.Retrying(ctx, attempt+1, delay, err)
+		if delay > 0 {
+			if timer == nil {
+				timer = time.NewTimer(delay)
+			} else {
+				timer.Reset(delay)
+			}
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			case <-timer.C:
+			}
+		}
+
+		attempt++
+		if err = fn(&attemptContext{Context: ctx, attempt: attempt}); err == nil {
+			return nil
+		}
+	}
+}
+
+// Attempt returns the number of the attempt, 1 for the first, that ctx was
+// given to by the innermost [Retry] running it. Outside any retry it returns
+// 1: a call not retried is its own first attempt.
+func Attempt(ctx context.Context) int {
+	if c, ok := ctx.Value(attemptKey{}).(*attemptContext); ok {
+		return c.attempt
+	}
+	return 1
+}
+
+// attemptKey is the context key under which an attemptContext finds itself.
+type attemptKey struct{}
+
+// attemptContext is the context of a retry's attempt, carrying its number:
+// one allocation per retry, and none for a first attempt, whose number
+// Attempt infers from the absence of any. Only the first attempt of a retry
+// nested in another's retry needs one, to hide the outer number.
+type attemptContext struct {
+	context.Context
+	attempt int
+}
+
+func (c *attemptContext) Value(key any) any {
+	if _, ok := key.(attemptKey); ok {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+var _ policy.Policy = (*Retry)(nil)

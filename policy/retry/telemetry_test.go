@@ -1,0 +1,203 @@
+package retry_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/retry"
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+type otelHarness struct {
+	reader *sdkmetric.ManualReader
+	spans  *tracetest.SpanRecorder
+	tp     *sdktrace.TracerProvider
+	tel    *telemetry.Telemetry
+}
+
+func newHarness(t *testing.T) *otelHarness {
+	t.Helper()
+	h := &otelHarness{reader: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder()}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))
+	h.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
+	t.Cleanup(func() {
+		_ = mp.Shutdown(context.Background())
+		_ = h.tp.Shutdown(context.Background())
+	})
+	h.tel = telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithTracerProvider(h.tp))
+	return h
+}
+
+// sum returns the data points of the Int64 sum called name.
+func (h *otelHarness) sum(t *testing.T, name string) []metricdata.DataPoint[int64] {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, h.reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				s, ok := m.Data.(metricdata.Sum[int64])
+				require.True(t, ok, "%s is an int64 sum", name)
+				return s.DataPoints
+			}
+		}
+	}
+	return nil
+}
+
+// inSpan runs fn within a span called "caller" and returns the ended span.
+func (h *otelHarness) inSpan(t *testing.T, fn func(ctx context.Context)) sdktrace.ReadOnlySpan {
+	t.Helper()
+	ctx, span := h.tp.Tracer("test").Start(t.Context(), "caller")
+	fn(ctx)
+	span.End()
+	ended := h.spans.Ended()
+	require.NotEmpty(t, ended)
+	return ended[len(ended)-1]
+}
+
+func attrs(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {
+	m := make(map[attribute.Key]attribute.Value, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+func TestTelemetryRetries(t *testing.T) {
+	h := newHarness(t)
+	r := retry.Must(retry.Config{
+		Name:        "users",
+		MaxAttempts: 3,
+		BackOff:     constant(time.Millisecond),
+		Telemetry:   h.tel,
+	})
+	span := h.inSpan(t, func(ctx context.Context) {
+		rec := &recorder{errs: []error{errBoom, hintError{after: 20 * time.Millisecond}}}
+		require.NoError(t, r.Execute(ctx, rec.fn))
+	})
+
+	// palisade.retry.retries counts the two retries, by policy name.
+	points := h.sum(t, "palisade.retry.retries")
+	require.Len(t, points, 1)
+	assert.EqualValues(t, 2, points[0].Value)
+	assert.Equal(t, attribute.NewSet(attribute.String("palisade.policy.name", "users")), points[0].Attributes)
+
+	// A palisade.retry event per retry, before its delay.
+	var events []map[attribute.Key]attribute.Value
+	for _, e := range span.Events() {
+		if e.Name == "palisade.retry" {
+			events = append(events, attrs(e.Attributes))
+		}
+	}
+	require.Len(t, events, 2)
+	for i, want := range []struct {
+		attempt   int64
+		delay     float64
+		errorType string
+	}{
+		{2, 0.001, telemetry.ErrorType(errBoom)},
+		{3, 0.020, telemetry.ErrorType(hintError{})},
+	} {
+		e := events[i]
+		assert.Equal(t, "users", e["palisade.policy.name"].AsString())
+		assert.Equal(t, want.attempt, e["palisade.retry.attempt"].AsInt64())
+		assert.Equal(t, attribute.FLOAT64, e["palisade.retry.delay"].Type())
+		assert.InDelta(t, want.delay, e["palisade.retry.delay"].AsFloat64(), 1e-12)
+		assert.Equal(t, want.errorType, e["error.type"].AsString())
+	}
+
+	// Three attempts ran: the span says so.
+	assert.Equal(t, int64(3), attrs(span.Attributes())["palisade.retry.attempts"].AsInt64())
+
+	// Nothing was rejected.
+	assert.Empty(t, h.sum(t, "palisade.rejected_calls"))
+}
+
+func TestTelemetrySingleAttempt(t *testing.T) {
+	h := newHarness(t)
+	r := retry.Must(retry.Config{MaxAttempts: 3, ShouldRetry: func(error) bool { return false }, Telemetry: h.tel})
+	for _, fn := range []policy.Func{
+		func(context.Context) error { return nil },
+		func(context.Context) error { return errBoom }, // not retried
+	} {
+		span := h.inSpan(t, func(ctx context.Context) { _ = r.Execute(ctx, fn) })
+		assert.Empty(t, span.Events())
+		assert.NotContains(t, attrs(span.Attributes()), attribute.Key("palisade.retry.attempts"))
+	}
+	assert.Empty(t, h.sum(t, "palisade.retry.retries"))
+}
+
+func TestTelemetryAttemptsOnPipelineSpan(t *testing.T) {
+	h := newHarness(t)
+	r := retry.Must(retry.Config{MaxAttempts: 4, BackOff: zero, Telemetry: h.tel})
+	p := policy.NewPipeline("users-api", r).WithTelemetry(h.tel)
+	err := p.Execute(t.Context(), failing(10).fn)
+	require.ErrorIs(t, err, retry.ErrExhausted)
+
+	ended := h.spans.Ended()
+	require.Len(t, ended, 1)
+	span := ended[0]
+	assert.Equal(t, "users-api", span.Name())
+	a := attrs(span.Attributes())
+	assert.Equal(t, int64(4), a["palisade.retry.attempts"].AsInt64(), "set on exhaustion too")
+	assert.Equal(t, "retry_exhausted", a["error.type"].AsString())
+	assert.Len(t, span.Events(), 3)
+}
+
+func TestTelemetryBudgetRejection(t *testing.T) {
+	h := newHarness(t)
+	r := retry.Must(retry.Config{
+		Name:        "users",
+		MaxAttempts: retry.Unlimited,
+		BackOff:     zero,
+		Budget:      retry.MustBudget(retry.BudgetConfig{MinRetries: 1}),
+		Telemetry:   h.tel,
+	})
+	span := h.inSpan(t, func(ctx context.Context) {
+		require.ErrorIs(t, r.Execute(ctx, failing(10).fn), retry.ErrBudgetExhausted)
+	})
+
+	points := h.sum(t, "palisade.rejected_calls")
+	require.Len(t, points, 1)
+	assert.EqualValues(t, 1, points[0].Value)
+	want := attribute.NewSet(
+		attribute.String("palisade.policy.type", "retry"),
+		attribute.String("palisade.policy.name", "users"),
+		attribute.String("error.type", "retry_budget_exhausted"),
+	)
+	assert.Equal(t, want, points[0].Attributes)
+
+	var names []string
+	for _, e := range span.Events() {
+		names = append(names, e.Name)
+		if e.Name == "palisade.rejected" {
+			assert.Equal(t, want, attribute.NewSet(e.Attributes...))
+		}
+	}
+	assert.Equal(t, []string{"palisade.retry", "palisade.rejected"}, names)
+	assert.Equal(t, int64(2), attrs(span.Attributes())["palisade.retry.attempts"].AsInt64())
+
+	retried := h.sum(t, "palisade.retry.retries")
+	require.Len(t, retried, 1)
+	assert.EqualValues(t, 1, retried[0].Value, "the denied retry is not counted as a retry")
+}
+
+func TestTelemetryDisabled(t *testing.T) {
+	r := retry.Must(retry.Config{
+		BackOff:   zero,
+		Budget:    retry.MustBudget(retry.BudgetConfig{MinRetries: 1}),
+		Telemetry: telemetry.Disabled(),
+	})
+	assert.ErrorIs(t, r.Execute(t.Context(), failing(10).fn), retry.ErrBudgetExhausted)
+}
