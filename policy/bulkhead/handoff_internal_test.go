@@ -1,0 +1,171 @@
+package bulkhead
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+// giveUpRace hands the held slot to the first waiter at the moment it has
+// decided to give up, before it takes the lock: the race in which a slot
+// could be lost.
+func giveUpRace(t *testing.T, b *Bulkhead) {
+	var once sync.Once
+	testHookGiveUp = func() { once.Do(b.release) }
+	t.Cleanup(func() { testHookGiveUp = nil })
+}
+
+type outcome struct {
+	ran bool
+	err error
+}
+
+func run(ctx context.Context, b *Bulkhead, release <-chan struct{}) <-chan outcome {
+	c := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		o.err = b.Execute(ctx, func(context.Context) error {
+			o.ran = true
+			<-release
+			return nil
+		})
+		c <- o
+	}()
+	return c
+}
+
+func TestSlotHandedToCancelledWaiterIsPassedOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := Must(Config{MaxConcurrent: 1, MaxQueue: 2, Telemetry: telemetry.Disabled()})
+		require.True(t, b.tryAcquire()) // the test holds the only slot
+		giveUpRace(t, b)
+
+		release := make(chan struct{})
+		ctx1, cancel1 := context.WithCancel(t.Context())
+		w1 := run(ctx1, b, release)
+		synctest.Wait()
+		w2 := run(t.Context(), b, release)
+		synctest.Wait()
+		require.Equal(t, 2, b.Queued())
+
+		cancel1() // w1 gives up; the hook frees the slot, which goes to w1
+		synctest.Wait()
+		o1 := <-w1
+		assert.False(t, o1.ran)
+		assert.Equal(t, context.Canceled, o1.err) //nolint:testifylint // the ctx's error itself
+		// w1 passed the slot on to w2.
+		assert.Equal(t, 1, b.InFlight())
+		assert.Equal(t, 0, b.Queued())
+		close(release)
+		o2 := <-w2
+		assert.True(t, o2.ran)
+		require.NoError(t, o2.err)
+		assert.Equal(t, 0, b.InFlight())
+	})
+}
+
+func TestSlotHandedToCancelledLastWaiterIsFreed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := Must(Config{MaxConcurrent: 1, MaxQueue: 1, Telemetry: telemetry.Disabled()})
+		require.True(t, b.tryAcquire())
+		giveUpRace(t, b)
+
+		ctx, cancel := context.WithCancel(t.Context())
+		w := run(ctx, b, nil)
+		synctest.Wait()
+		cancel()
+		o := <-w
+		assert.False(t, o.ran)
+		assert.Equal(t, context.Canceled, o.err) //nolint:testifylint // the ctx's error itself
+		assert.Equal(t, 0, b.InFlight())
+		assert.Equal(t, 0, b.Queued())
+		assert.True(t, b.tryAcquire(), "the slot is free for the fast path again")
+		b.release()
+	})
+}
+
+func TestSlotHandedAsMaxWaitPassesIsUsed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := Must(Config{MaxConcurrent: 1, MaxQueue: 1, MaxWait: time.Second, Telemetry: telemetry.Disabled()})
+		require.True(t, b.tryAcquire())
+		giveUpRace(t, b)
+
+		release := make(chan struct{})
+		close(release)
+		o := <-run(t.Context(), b, release)
+		assert.True(t, o.ran, "a waiter handed a slot as its MaxWait passed runs")
+		require.NoError(t, o.err)
+		assert.Equal(t, 0, b.InFlight())
+		assert.Equal(t, 0, b.Queued())
+	})
+}
+
+func TestFlagClearedWhenQueueEmpties(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := Must(Config{MaxConcurrent: 2, MaxQueue: 1, MaxWait: time.Second, Telemetry: telemetry.Disabled()})
+		require.True(t, b.tryAcquire())
+		require.True(t, b.tryAcquire())
+		w := run(t.Context(), b, nil)
+		synctest.Wait()
+		assert.Equal(t, int64(2|waitersFlag), b.state.Load())
+		assert.False(t, b.tryAcquire())
+		o := <-w // MaxWait passes
+		require.ErrorIs(t, o.err, ErrFull)
+		assert.Equal(t, int64(2), b.state.Load(), "the flag is cleared with the last waiter")
+		b.release()
+		assert.True(t, b.tryAcquire(), "the fast path works again")
+		b.release()
+		b.release()
+		assert.Equal(t, int64(0), b.state.Load())
+	})
+}
+
+// The slot a release frees while waiters are queued is taken by a newcomer
+// on the fast path, because the last waiter gave up before the release
+// could hand it over; a second newcomer queues. The release must then hand
+// nothing over: the slot it freed is gone, and granting one would exceed
+// the limit.
+func TestHandOffOfSlotTakenMeanwhile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := Must(Config{MaxConcurrent: 1, MaxQueue: 1, Telemetry: telemetry.Disabled()})
+		require.True(t, b.tryAcquire())
+		ctx, cancel := context.WithCancel(t.Context())
+		gaveUp := run(ctx, b, nil)
+		synctest.Wait()
+
+		release := make(chan struct{})
+		var late <-chan outcome
+		var once sync.Once
+		testHookHandOff = func() {
+			once.Do(func() {
+				cancel()
+				assert.Equal(t, context.Canceled, (<-gaveUp).err) //nolint:testifylint // the ctx's error itself
+				require.True(t, b.tryAcquire(), "the freed slot is free for the fast path once nobody waits")
+				late = run(t.Context(), b, release)
+				synctest.Wait()
+				require.Equal(t, 1, b.Queued())
+			})
+		}
+		t.Cleanup(func() { testHookHandOff = nil })
+
+		b.release() // the slot held since the start; the hook runs
+		synctest.Wait()
+		assert.Equal(t, 1, b.InFlight(), "limit exceeded")
+		assert.Equal(t, 1, b.Queued())
+
+		b.release() // the slot taken in the hook: now it goes to late
+		close(release)
+		o := <-late
+		assert.True(t, o.ran)
+		require.NoError(t, o.err)
+		assert.Equal(t, 0, b.InFlight())
+		assert.Equal(t, 0, b.Queued())
+	})
+}
