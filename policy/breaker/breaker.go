@@ -1,0 +1,641 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+// Breaker is a circuit breaker: a [policy.Policy] that stops calling a
+// dependency while too many calls to it fail or are slow. It is safe for
+// concurrent use. See the package documentation for how it decides.
+type Breaker struct {
+	// Read on every call; written only on transitions.
+	ep     atomic.Pointer[episode]
+	consec atomic.Int64 // failures in a row in closed state; written under mu
+
+	settings
+	ring      ring      // count window: slot of each outcome
+	epoch     time.Time // the breaker's clock is time.Since(epoch), in ns
+	timed     bool      // SlowCallDuration is set: calls are timed
+	countFast bool      // count window, untimed: successes may skip the lock
+	timeFast  bool      // time window, untimed: successes may skip the lock
+
+	errHalfOpen error // rejection when every trial call is taken
+	errIsolated error // rejection while isolated
+	report      *telemetry.BreakerReporter
+
+	_   [64]byte
+	pos atomic.Uint64 // closed-state calls that took a count-window slot
+	_   [64]byte
+	// Calls counted without touching pos (successes into a clean count
+	// window) and rejections, spread over cache lines so that goroutines on
+	// different cores rarely share one.
+	stripes [stripes]stripe
+
+	mu sync.Mutex
+	// Guarded by mu.
+	opens       int   // consecutive openings, for BreakDurationFunc
+	lockedCalls int64 // calls that ran, counted under the lock (time window, trial calls)
+	harvested   int64 // successes taken out of time-window buckets' words
+	lastFailure int64 // breaker clock; valid when failed
+	failed      bool
+	queue       []transition // transitions not yet given to OnStateChange
+	delivering  bool         // a goroutine is calling OnStateChange
+}
+
+// episode is one stay in one state. Every transition installs a new
+// episode, so a call holding the episode it was admitted under can tell,
+// by comparing pointers, that its result is late and must be ignored.
+type episode struct {
+	state State
+	since int64 // when the state was entered, breaker clock
+	until int64 // Open: when the break ends, breaker clock
+	err   error // Open: the rejection error, built once per break
+
+	// The window of the closed period this episode is, or follows. A
+	// window belongs to one closed period: closing starts a new one.
+	cw *countWindow
+	tw *timeWindow
+
+	// HalfOpen; guarded by the breaker's mu.
+	inFlight, successes int
+}
+
+type transition struct{ from, to State }
+
+// transitions collects the (at most two) transitions made while holding
+// the lock, to be emitted after releasing it.
+type transitions struct {
+	n int
+	t [2]transition
+}
+
+// New returns a Breaker configured by cfg, or an error naming the first
+// invalid field. The breaker starts closed.
+func New(cfg Config) (*Breaker, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	b := &Breaker{
+		settings:    s,
+		epoch:       time.Now(),
+		timed:       s.slowCall > 0,
+		errHalfOpen: &rejectError{msg: "palisade/breaker: " + s.name + ": circuit half-open, every trial call taken"},
+		errIsolated: &rejectError{msg: "palisade/breaker: " + s.name + ": circuit isolated"},
+	}
+	if s.windowSize > 0 {
+		b.ring = newRing(s.windowSize)
+		b.countFast = !b.timed
+	} else {
+		b.timeFast = !b.timed
+	}
+	ep := &episode{state: Closed}
+	b.newWindow(ep)
+	b.ep.Store(ep)
+	b.report = telemetry.NewBreakerReporter(cfg.Telemetry, s.name, stateNames, errorType, b, (*Breaker).observe)
+	return b, nil
+}
+
+// Must is like New but panics with New's error; for configurations written
+// as literals.
+func Must(cfg Config) *Breaker {
+	b, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Name returns the breaker's name.
+func (b *Breaker) Name() string { return b.name }
+
+// isFailure is the default IsFailure: every error but the caller's
+// cancellation.
+func isFailure(err error) bool { return !errors.Is(err, context.Canceled) }
+
+// now reads the breaker's clock: nanoseconds since the breaker was built,
+// from the monotonic clock only.
+func (b *Breaker) now() int64 {
+	return max(int64(time.Since(b.epoch)), 0)
+}
+
+// at converts a reading of the breaker's clock to a time.Time.
+func (b *Breaker) at(t int64) time.Time { return b.epoch.Add(time.Duration(t)) }
+
+func (b *Breaker) newWindow(ep *episode) {
+	if b.windowSize > 0 {
+		ep.cw = newCountWindow(b.windowSize, b.timed)
+	} else {
+		ep.tw = newTimeWindow()
+	}
+}
+
+// Execute runs fn if the breaker allows it, records its outcome, and
+// returns its error unchanged. A rejected call returns an error matching
+// [ErrOpen] and [policy.ErrRejected] without running fn. If fn panics, the
+// call is recorded as a failure, a trial call's permit is released, and the
+// panic goes on with the same value.
+func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
+	ep := b.ep.Load()
+	if ep.state != Closed || b.timed {
+		return b.execute(ctx, fn)
+	}
+	// Closed, untimed: admitted with no clock read and no lock.
+	finished := false
+	defer func() {
+		if !finished {
+			b.done(ctx, ep, 0, nil, true)
+		}
+	}()
+	err := fn(ctx)
+	finished = true
+	if err == nil && b.countFast {
+		// done's fast path, by hand: Execute is the hot path.
+		if ep.cw.clean.Load() {
+			b.stripe().calls.Add(1)
+			return nil
+		}
+		i := b.ring.index(b.pos.Add(1) - 1)
+		if ep.cw.slots[i].Load() != outcomeOK || b.consec.Load() != 0 {
+			b.recordCount(ctx, ep, i, outcomeOK, -1, 0)
+		}
+		return nil
+	}
+	b.done(ctx, ep, 0, err, false)
+	return err
+}
+
+// execute is Execute for every state but closed, and for timed calls.
+func (b *Breaker) execute(ctx context.Context, fn policy.Func) error {
+	p, err := b.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.done(ctx, p.ep, p.start, nil, true)
+		}
+	}()
+	err = fn(ctx)
+	finished = true
+	b.done(ctx, p.ep, p.start, err, false)
+	return err
+}
+
+// Permit is a breaker's leave to run one call, from [Breaker.Allow]. Report
+// the call's outcome with Done. A Permit is a small value: taking one on a
+// closed breaker allocates nothing.
+type Permit struct {
+	b     *Breaker
+	ep    *episode // the episode the call was admitted under
+	start int64    // when it was admitted, breaker clock; only when timed
+}
+
+// Allow asks the breaker for leave to run one call, for code that cannot be
+// wrapped in a function:
+//
+//	permit, err := b.Allow()
+//	if err != nil {
+//		return err // rejected: matches ErrOpen
+//	}
+//	err = call()
+//	permit.Done(err)
+//
+// A half-open breaker's permit holds one of its HalfOpenCalls trial slots
+// until Done: every permit must be done, or the breaker may stay half-open.
+// Transitions and rejections are reported without a span (the call has no
+// context).
+func (b *Breaker) Allow() (Permit, error) {
+	return b.acquire(context.Background())
+}
+
+// Done records the outcome of the call, err being its error, exactly as
+// Execute would. Done zeroes the Permit: calling it again on the same
+// variable does nothing, as does calling it on a zero Permit or the one
+// returned with a rejection. (A copy of a Permit taken before Done is not
+// zeroed: call Done on one copy only.)
+func (p *Permit) Done(err error) {
+	b := p.b
+	if b == nil {
+		return
+	}
+	ep, start := p.ep, p.start
+	*p = Permit{}
+	b.done(context.Background(), ep, start, err, false)
+}
+
+// acquire admits a call or rejects it.
+func (b *Breaker) acquire(ctx context.Context) (Permit, error) {
+	ep := b.ep.Load()
+	if ep.state != Closed {
+		return b.acquireSlow(ctx, ep)
+	}
+	p := Permit{b: b, ep: ep}
+	if b.timed {
+		p.start = b.now()
+	}
+	return p, nil
+}
+
+func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) {
+	if ep.state == Isolated {
+		return b.reject(ctx, b.errIsolated)
+	}
+	now := b.now()
+	if ep.state == Open && now < ep.until {
+		return b.reject(ctx, ep.err)
+	}
+	// Half-open, or open with the break over.
+	var trs transitions
+	var p Permit
+	var err error
+	b.mu.Lock()
+	b.advance(now, &trs)
+	switch ep = b.ep.Load(); ep.state {
+	case Closed: // closed meanwhile
+		p = Permit{b: b, ep: ep, start: now}
+	case HalfOpen:
+		if ep.inFlight < b.halfOpenCalls {
+			ep.inFlight++
+			p = Permit{b: b, ep: ep, start: now}
+		} else {
+			err = b.errHalfOpen
+		}
+	case Open: // opened again meanwhile
+		err = ep.err
+	default:
+		err = b.errIsolated
+	}
+	if err != nil {
+		b.stripe().rejected.Add(1)
+	}
+	b.mu.Unlock()
+	b.emit(ctx, &trs)
+	if err != nil {
+		b.report.Rejected(ctx)
+	}
+	return p, err
+}
+
+func (b *Breaker) reject(ctx context.Context, err error) (Permit, error) {
+	b.stripe().rejected.Add(1)
+	b.report.Rejected(ctx)
+	return Permit{}, err
+}
+
+// done records the outcome of a call admitted under ep. The fast paths
+// record a closed-state success without the lock: in a clean count window,
+// by counting it; in another count window, when the slot it is given
+// already holds a success; in a time window, when its bucket is live.
+// Neither changes the state, so neither checks for lateness: a late success
+// finds a frozen time window, and changes nothing in a count window.
+func (b *Breaker) done(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
+	if err == nil && !panicked && ep.state == Closed {
+		if b.countFast {
+			if ep.cw.clean.Load() {
+				b.stripe().calls.Add(1)
+				return
+			}
+			i := b.ring.index(b.pos.Add(1) - 1)
+			if ep.cw.slots[i].Load() == outcomeOK && b.consec.Load() == 0 {
+				return
+			}
+			b.recordCount(ctx, ep, i, outcomeOK, -1, 0)
+			return
+		}
+		if b.timeFast {
+			now := b.now()
+			if b.consec.Load() == 0 && ep.tw.tryAdd(now/b.bucketWidth) {
+				return
+			}
+			b.recordTime(ctx, ep, outcomeOK, now, 0)
+			return
+		}
+	}
+	b.doneSlow(ctx, ep, start, err, panicked)
+}
+
+func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
+	outcome := outcomeOK
+	if panicked {
+		outcome |= outcomeFailed
+	} else if err != nil {
+		classified := false
+		defer func() {
+			if !classified { // IsFailure panicked: count a failure, release, go on panicking
+				b.doneSlow(ctx, ep, start, nil, true)
+			}
+		}()
+		if b.isFailure(err) {
+			outcome |= outcomeFailed
+		}
+		classified = true
+	}
+	now, dur := int64(-1), int64(0)
+	if b.timed {
+		now = b.now()
+		dur = now - start
+		if dur > b.slowCall {
+			outcome |= outcomeSlow
+		}
+	}
+	switch {
+	case ep.state != Closed:
+		b.recordTrial(ctx, ep, outcome, now)
+	case ep.cw != nil:
+		b.recordCount(ctx, ep, b.ring.index(b.pos.Add(1)-1), outcome, now, dur)
+	default:
+		if now < 0 {
+			now = b.now()
+		}
+		b.recordTime(ctx, ep, outcome, now, dur)
+	}
+}
+
+// recordCount records a closed-state outcome in slot i of a count window.
+func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, outcome uint32, now, dur int64) {
+	failed := outcome&outcomeFailed != 0
+	if failed && now < 0 {
+		now = b.now()
+	}
+	var trs transitions
+	b.mu.Lock()
+	if failed {
+		b.lastFailure, b.failed = now, true
+	}
+	if b.ep.Load() == ep {
+		w := ep.cw
+		w.record(i, outcome, dur)
+		if b.countFast {
+			w.clean.Store(w.calls == int64(b.windowSize) && w.failures == 0)
+		}
+		if b.tally(outcome) && b.trips(w.calls, w.failures, w.slow) {
+			b.open(now, &trs)
+		}
+	}
+	b.mu.Unlock()
+	b.emit(ctx, &trs)
+}
+
+// recordTime records a closed-state outcome in a time window.
+func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, now, dur int64) {
+	var trs transitions
+	b.mu.Lock()
+	b.lockedCalls++
+	if outcome&outcomeFailed != 0 {
+		b.lastFailure, b.failed = now, true
+	}
+	if b.ep.Load() == ep {
+		idx := now / b.bucketWidth
+		bk, recycled := ep.tw.bucket(idx)
+		b.harvested += recycled
+		if bk != nil {
+			bk.add(outcome, dur)
+		}
+		if b.tally(outcome) {
+			calls, failures, slow, _ := ep.tw.sums(idx)
+			if b.trips(calls, failures, slow) {
+				b.open(now, &trs)
+			}
+		}
+	}
+	b.mu.Unlock()
+	b.emit(ctx, &trs)
+}
+
+// tally counts failures in a row and reports whether outcome calls for a
+// decision: a failure or a slow call. Called under mu.
+func (b *Breaker) tally(outcome uint32) bool {
+	if outcome&outcomeFailed != 0 {
+		b.consec.Store(b.consec.Load() + 1)
+		return true
+	}
+	if b.consec.Load() != 0 {
+		b.consec.Store(0)
+	}
+	return outcome&outcomeSlow != 0
+}
+
+// trips reports whether a closed breaker whose window holds these counts
+// must open. Called under mu.
+func (b *Breaker) trips(calls, failures, slow int64) bool {
+	if b.consecutive > 0 && b.consec.Load() >= b.consecutive {
+		return true
+	}
+	if calls < b.minimumThroughput || calls == 0 {
+		return false
+	}
+	// Divide rather than multiply the threshold: the quotient is correctly
+	// rounded, so a ratio equal to the threshold is never missed.
+	return float64(failures)/float64(calls) >= b.failureRatio ||
+		b.timed && float64(slow)/float64(calls) >= b.slowCallRatio
+}
+
+// recordTrial records the outcome of a call admitted in half-open: a slow
+// trial call fails like a failed one.
+func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, now int64) {
+	if now < 0 {
+		now = b.now()
+	}
+	var trs transitions
+	b.mu.Lock()
+	b.lockedCalls++
+	if outcome&outcomeFailed != 0 {
+		b.lastFailure, b.failed = now, true
+	}
+	if b.ep.Load() == ep {
+		ep.inFlight--
+		if outcome&(outcomeFailed|outcomeSlow) != 0 {
+			b.open(now, &trs)
+		} else if ep.successes++; ep.successes >= b.successThreshold {
+			b.close(now, &trs)
+		}
+	}
+	b.mu.Unlock()
+	b.emit(ctx, &trs)
+}
+
+// open starts a break. Called under mu.
+func (b *Breaker) open(now int64, trs *transitions) {
+	b.opens++
+	d := b.breakDuration
+	if b.breakDurationFunc != nil {
+		d = max(b.callBreakDurationFunc(b.opens), 0)
+	}
+	until := now + int64(d)
+	if until < now {
+		until = math.MaxInt64
+	}
+	old := b.ep.Load()
+	ep := &episode{state: Open, since: now, until: until, cw: old.cw, tw: old.tw}
+	ep.err = &openError{b: b, until: until}
+	b.enter(old, ep, trs)
+}
+
+// callBreakDurationFunc calls the user's function, releasing the lock if it
+// panics.
+func (b *Breaker) callBreakDurationFunc(opens int) time.Duration {
+	ok := false
+	defer func() {
+		if !ok {
+			b.mu.Unlock()
+		}
+	}()
+	d := b.breakDurationFunc(opens)
+	ok = true
+	return d
+}
+
+// close closes the breaker with a fresh window. Called under mu.
+func (b *Breaker) close(now int64, trs *transitions) {
+	b.opens = 0
+	b.consec.Store(0)
+	old := b.ep.Load()
+	since := now
+	if old.state == Closed {
+		since = old.since
+	}
+	ep := &episode{state: Closed, since: since}
+	b.newWindow(ep)
+	b.enter(old, ep, trs)
+}
+
+// advance makes an open breaker whose break is over half-open: the
+// transition is observed, and emitted, by whoever first notices it. Called
+// under mu.
+func (b *Breaker) advance(now int64, trs *transitions) {
+	if ep := b.ep.Load(); ep.state == Open && now >= ep.until {
+		b.enter(ep, &episode{state: HalfOpen, since: ep.until, cw: ep.cw, tw: ep.tw}, trs)
+	}
+}
+
+// enter installs ep, replacing old. Called under mu.
+func (b *Breaker) enter(old, ep *episode, trs *transitions) {
+	if old.state == Closed && old.tw != nil {
+		b.harvested += old.tw.freeze()
+	}
+	b.ep.Store(ep)
+	if old.state == ep.state {
+		return
+	}
+	t := transition{from: old.state, to: ep.state}
+	trs.t[trs.n] = t
+	trs.n++
+	if b.onStateChange != nil {
+		b.queue = append(b.queue, t)
+	}
+}
+
+// emit reports the transitions made under the lock, after releasing it:
+// telemetry with ctx, then OnStateChange.
+func (b *Breaker) emit(ctx context.Context, trs *transitions) {
+	if trs.n == 0 {
+		return
+	}
+	for _, t := range trs.t[:trs.n] {
+		b.report.StateChanged(ctx, int(t.from), int(t.to))
+	}
+	if b.onStateChange != nil {
+		b.deliver()
+	}
+}
+
+// deliver calls OnStateChange for the queued transitions, in order and one
+// at a time, unless another goroutine is already doing so (it will deliver
+// them too). The lock is not held during the calls, so OnStateChange may
+// call the breaker, and the transitions it causes are delivered after it
+// returns.
+func (b *Breaker) deliver() {
+	b.mu.Lock()
+	if b.delivering {
+		b.mu.Unlock()
+		return
+	}
+	b.delivering = true
+	for len(b.queue) > 0 {
+		t := b.queue[0]
+		b.queue = b.queue[1:]
+		b.mu.Unlock()
+		b.notify(t)
+		b.mu.Lock()
+	}
+	b.queue = nil
+	b.delivering = false
+	b.mu.Unlock()
+}
+
+// notify calls OnStateChange; if it panics, the next transition starts a
+// new delivery.
+func (b *Breaker) notify(t transition) {
+	ok := false
+	defer func() {
+		if !ok {
+			b.mu.Lock()
+			b.delivering = false
+			b.mu.Unlock()
+		}
+	}()
+	b.onStateChange(t.from, t.to)
+	ok = true
+}
+
+// State returns the breaker's state. An open breaker whose break is over
+// reports HalfOpen (the transition is emitted now if no call observed it
+// first).
+func (b *Breaker) State() State {
+	ep := b.ep.Load()
+	if ep.state != Open {
+		return ep.state
+	}
+	now := b.now()
+	if now < ep.until {
+		return Open
+	}
+	var trs transitions
+	b.mu.Lock()
+	b.advance(now, &trs)
+	s := b.ep.Load().state
+	b.mu.Unlock()
+	b.emit(context.Background(), &trs)
+	return s
+}
+
+// Isolate forces the breaker into Isolated: it rejects every call, with an
+// error matching ErrOpen but no RetryAfter, until Reset. Calls admitted
+// before are ignored when they end.
+func (b *Breaker) Isolate() {
+	now := b.now()
+	var trs transitions
+	b.mu.Lock()
+	b.advance(now, &trs)
+	if old := b.ep.Load(); old.state != Isolated {
+		b.enter(old, &episode{state: Isolated, since: now, cw: old.cw, tw: old.tw}, &trs)
+	}
+	b.mu.Unlock()
+	b.emit(context.Background(), &trs)
+}
+
+// Reset forces the breaker into Closed with an empty window, failures in a
+// row and the count of consecutive openings cleared, whatever its state.
+// Calls admitted before are ignored when they end. Lifetime counts
+// (TotalCalls, Rejected, LastFailure) are kept.
+func (b *Breaker) Reset() {
+	now := b.now()
+	var trs transitions
+	b.mu.Lock()
+	b.advance(now, &trs)
+	b.close(now, &trs)
+	b.mu.Unlock()
+	b.emit(context.Background(), &trs)
+}
+
+var _ policy.Policy = (*Breaker)(nil)

@@ -1,0 +1,210 @@
+package breaker
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+// Defaults of the Config fields left zero.
+const (
+	DefaultFailureRatio      = 0.5
+	DefaultMinimumThroughput = 10
+	DefaultWindowSize        = 100
+	DefaultSlowCallRatio     = 1.0
+	DefaultBreakDuration     = 30 * time.Second
+	DefaultSuccessThreshold  = 3
+)
+
+// Limits of the Config fields.
+const (
+	// MaxWindowSize is the largest WindowSize: a count window holds one
+	// 4-byte slot per outcome.
+	MaxWindowSize = 1 << 24
+	// Buckets is the number of buckets of a time window: an outcome stays in
+	// the window for between (Buckets-1)/Buckets and all of WindowDuration.
+	Buckets = 10
+)
+
+// Config configures a [Breaker]. The zero value is valid: a count window of
+// the last 100 outcomes that opens at 50% failures once it holds 10, for 30s
+// at a time, and closes again after 3 successful trial calls.
+type Config struct {
+	// Name names the breaker in telemetry and errors; default "breaker".
+	Name string
+
+	// FailureRatio opens the breaker when failures/calls in the window
+	// reach it (inclusive); default 0.5. Must be in (0, 1].
+	FailureRatio float64
+	// MinimumThroughput is how many calls the window must hold before
+	// FailureRatio or SlowCallRatio may open the breaker; default 10 (or
+	// WindowSize, if smaller and MinimumThroughput is left zero). Must not
+	// be negative, nor exceed WindowSize.
+	MinimumThroughput int
+	// WindowSize makes the window count-based: it holds the last WindowSize
+	// outcomes. Default 100 when WindowDuration is zero; at most
+	// [MaxWindowSize]. Must be zero when WindowDuration is set.
+	WindowSize int
+	// WindowDuration, if set, makes the window time-based instead: it holds
+	// the outcomes of the last WindowDuration, in [Buckets] buckets of
+	// WindowDuration/Buckets each. Must not be negative; at least 10ns.
+	WindowDuration time.Duration
+
+	// SlowCallDuration, if set, makes the breaker time its calls: a call
+	// taking longer than this is slow, whether it failed or not. Default 0:
+	// calls are not timed. Must not be negative.
+	SlowCallDuration time.Duration
+	// SlowCallRatio opens the breaker when slow calls/calls in the window
+	// reach it (inclusive); default 1.0. Must be in (0, 1], and may be set
+	// only with SlowCallDuration.
+	SlowCallRatio float64
+
+	// ConsecutiveFailures, if set, also opens the breaker after this many
+	// failures in a row, whatever the window holds. Default 0: off. Must not
+	// be negative.
+	ConsecutiveFailures int
+
+	// BreakDuration is how long the breaker stays open; default 30s. Must
+	// not be negative.
+	BreakDuration time.Duration
+	// BreakDurationFunc, if set, gives the break instead of BreakDuration:
+	// it is called with n for the n-th consecutive opening (1, 2, …; closing
+	// the breaker starts again from 1) and may return a growing backoff. A
+	// negative result counts as zero. It is called with the breaker's lock
+	// held: it must be quick and must not call the breaker.
+	BreakDurationFunc func(opens int) time.Duration
+
+	// SuccessThreshold is how many successful trial calls in half-open close
+	// the breaker; default 3. Must not be negative.
+	SuccessThreshold int
+	// HalfOpenCalls is how many trial calls half-open lets run at once;
+	// default SuccessThreshold. Must not be negative.
+	HalfOpenCalls int
+
+	// IsFailure tells, for each non-nil error of the function, whether it
+	// counts as a failure; anything else, and every nil error, counts as a
+	// success. Default: every error but context.Canceled, so that a caller
+	// giving up is not held against the dependency. It runs on the calling
+	// goroutine, without any lock held.
+	IsFailure func(error) bool
+	// OnStateChange, if set, is called after each transition, outside any
+	// lock, one call at a time and in the order of the transitions. It runs
+	// on the goroutine that observed the transition, unless another
+	// goroutine is already delivering transitions, in which case that one
+	// delivers it too. It may call the breaker.
+	OnStateChange func(from, to State)
+
+	// Telemetry is where the breaker reports; nil means telemetry.Default().
+	Telemetry *telemetry.Telemetry
+}
+
+// settings is a validated Config with its defaults applied.
+type settings struct {
+	name              string
+	failureRatio      float64
+	minimumThroughput int64
+	windowSize        int
+	bucketWidth       int64 // ns; 0 for a count window
+	slowCall          int64 // ns; 0 when calls are not timed
+	slowCallRatio     float64
+	consecutive       int64
+	breakDuration     time.Duration
+	breakDurationFunc func(int) time.Duration
+	successThreshold  int
+	halfOpenCalls     int
+	isFailure         func(error) bool
+	onStateChange     func(from, to State)
+}
+
+func errorf(format string, args ...any) error {
+	return fmt.Errorf("palisade/breaker: "+format, args...)
+}
+
+func validRatio(r float64) bool { return r > 0 && r <= 1 && !math.IsNaN(r) }
+
+// settings validates cfg, naming the first invalid field, and applies the
+// defaults.
+func (cfg *Config) settings() (settings, error) {
+	switch {
+	case cfg.FailureRatio != 0 && !validRatio(cfg.FailureRatio):
+		return settings{}, errorf("Config.FailureRatio must be in (0, 1] (0 means %v), got %v", DefaultFailureRatio, cfg.FailureRatio)
+	case cfg.MinimumThroughput < 0:
+		return settings{}, errorf("Config.MinimumThroughput must be >= 0 (0 means %d), got %d", DefaultMinimumThroughput, cfg.MinimumThroughput)
+	case cfg.WindowSize < 0:
+		return settings{}, errorf("Config.WindowSize must be >= 0 (0 means %d), got %d", DefaultWindowSize, cfg.WindowSize)
+	case cfg.WindowSize > MaxWindowSize:
+		return settings{}, errorf("Config.WindowSize must be <= %d, got %d", MaxWindowSize, cfg.WindowSize)
+	case cfg.WindowDuration < 0:
+		return settings{}, errorf("Config.WindowDuration must be >= 0 (0 means a count window), got %v", cfg.WindowDuration)
+	case cfg.WindowDuration > 0 && cfg.WindowDuration < Buckets:
+		return settings{}, errorf("Config.WindowDuration must be at least %v, got %v", time.Duration(Buckets), cfg.WindowDuration)
+	case cfg.WindowDuration > 0 && cfg.WindowSize != 0:
+		return settings{}, errorf("Config.WindowSize must be 0 when Config.WindowDuration is set (a window is either count- or time-based), got %d", cfg.WindowSize)
+	case cfg.SlowCallDuration < 0:
+		return settings{}, errorf("Config.SlowCallDuration must be >= 0 (0 means off), got %v", cfg.SlowCallDuration)
+	case cfg.SlowCallRatio != 0 && !validRatio(cfg.SlowCallRatio):
+		return settings{}, errorf("Config.SlowCallRatio must be in (0, 1] (0 means %v), got %v", DefaultSlowCallRatio, cfg.SlowCallRatio)
+	case cfg.SlowCallRatio != 0 && cfg.SlowCallDuration == 0:
+		return settings{}, errorf("Config.SlowCallRatio needs Config.SlowCallDuration, which is 0 (off)")
+	case cfg.ConsecutiveFailures < 0:
+		return settings{}, errorf("Config.ConsecutiveFailures must be >= 0 (0 means off), got %d", cfg.ConsecutiveFailures)
+	case cfg.BreakDuration < 0:
+		return settings{}, errorf("Config.BreakDuration must be >= 0 (0 means %v), got %v", DefaultBreakDuration, cfg.BreakDuration)
+	case cfg.SuccessThreshold < 0:
+		return settings{}, errorf("Config.SuccessThreshold must be >= 0 (0 means %d), got %d", DefaultSuccessThreshold, cfg.SuccessThreshold)
+	case cfg.HalfOpenCalls < 0:
+		return settings{}, errorf("Config.HalfOpenCalls must be >= 0 (0 means SuccessThreshold), got %d", cfg.HalfOpenCalls)
+	}
+	s := settings{
+		name:              cfg.Name,
+		failureRatio:      cfg.FailureRatio,
+		minimumThroughput: int64(cfg.MinimumThroughput),
+		windowSize:        cfg.WindowSize,
+		slowCall:          int64(cfg.SlowCallDuration),
+		slowCallRatio:     cfg.SlowCallRatio,
+		consecutive:       int64(cfg.ConsecutiveFailures),
+		breakDuration:     cfg.BreakDuration,
+		breakDurationFunc: cfg.BreakDurationFunc,
+		successThreshold:  cfg.SuccessThreshold,
+		halfOpenCalls:     cfg.HalfOpenCalls,
+		isFailure:         cfg.IsFailure,
+		onStateChange:     cfg.OnStateChange,
+	}
+	if s.name == "" {
+		s.name = "breaker"
+	}
+	if s.failureRatio == 0 {
+		s.failureRatio = DefaultFailureRatio
+	}
+	if cfg.WindowDuration > 0 {
+		s.bucketWidth = int64(cfg.WindowDuration / Buckets)
+	} else if s.windowSize == 0 {
+		s.windowSize = DefaultWindowSize
+	}
+	if s.minimumThroughput == 0 {
+		s.minimumThroughput = DefaultMinimumThroughput
+		if s.windowSize > 0 && s.windowSize < DefaultMinimumThroughput {
+			s.minimumThroughput = int64(s.windowSize)
+		}
+	} else if s.windowSize > 0 && s.minimumThroughput > int64(s.windowSize) {
+		return settings{}, errorf("Config.MinimumThroughput must be <= WindowSize (%d), or the window could never hold enough calls, got %d", s.windowSize, cfg.MinimumThroughput)
+	}
+	if s.slowCallRatio == 0 {
+		s.slowCallRatio = DefaultSlowCallRatio
+	}
+	if s.breakDuration == 0 {
+		s.breakDuration = DefaultBreakDuration
+	}
+	if s.successThreshold == 0 {
+		s.successThreshold = DefaultSuccessThreshold
+	}
+	if s.halfOpenCalls == 0 {
+		s.halfOpenCalls = s.successThreshold
+	}
+	if s.isFailure == nil {
+		s.isFailure = isFailure
+	}
+	return s, nil
+}
