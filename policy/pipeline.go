@@ -2,8 +2,8 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"strconv"
+	"sync"
 
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -80,43 +80,53 @@ type panicked struct{}
 func (panicked) Error() string     { return "palisade: function panicked" }
 func (panicked) ErrorType() string { return "panic" }
 
-// chain is the pipeline's policies composed once, at construction. Each link
-// holds, as a Func bound once, the call into the next policy, so a call
-// through N policies allocates no closure per policy: the function of the
-// call reaches the innermost link through the context (one allocation per
-// call, and none for pipelines of zero or one policy).
+// chain is the pipeline's policies composed once, at construction, so that
+// a call through N policies allocates no closure per policy. Each policy's
+// "next" is a Func bound once to a frame: the per-call state (the function
+// of the call) lives in the frame, and frames are recycled through a pool,
+// so a call allocates nothing in the steady state. This is why a Policy must
+// not call its fn after its Execute has returned.
 type chain struct {
 	policies []Policy
-	links    []link
-	head     Func
+	frames   sync.Pool // *frame
 }
 
-type link struct {
-	c      *chain
+// frame is the chain bound to one call at a time.
+type frame struct {
+	fn    Func   // the function of the call in progress
+	steps []step // steps[i] runs policies[i]
+	head  Func   // steps[0].run, bound once
+}
+
+type step struct {
 	policy Policy
-	next   Func
+	next   Func // the next step's run, or the frame's call, bound once
 }
 
-// fnKey is the context key of the function of a call through c.
-type fnKey struct{ c *chain }
+func (s *step) run(ctx context.Context) error { return s.policy.Execute(ctx, s.next) }
+
+func (f *frame) call(ctx context.Context) error { return f.fn(ctx) }
 
 func newChain(policies []Policy) *chain {
 	c := &chain{policies: policies}
-	if len(policies) < 2 {
-		return c
-	}
-	c.links = make([]link, len(policies))
-	for i := len(policies) - 1; i >= 0; i-- {
-		l := &c.links[i]
-		l.c, l.policy = c, policies[i]
-		if i == len(policies)-1 {
-			l.next = c.callFn
+	c.frames.New = func() any { return c.newFrame() }
+	return c
+}
+
+func (c *chain) newFrame() *frame {
+	n := len(c.policies)
+	f := &frame{steps: make([]step, n)}
+	for i := n - 1; i >= 0; i-- {
+		s := &f.steps[i]
+		s.policy = c.policies[i]
+		if i == n-1 {
+			s.next = f.call
 		} else {
-			l.next = c.links[i+1].run
+			s.next = f.steps[i+1].run
 		}
 	}
-	c.head = c.links[0].run
-	return c
+	f.head = f.steps[0].run
+	return f
 }
 
 func (c *chain) execute(ctx context.Context, fn Func) error {
@@ -126,21 +136,12 @@ func (c *chain) execute(ctx context.Context, fn Func) error {
 	case 1:
 		return c.policies[0].Execute(ctx, fn)
 	}
-	return c.head(context.WithValue(ctx, fnKey{c}, fn))
-}
-
-func (l *link) run(ctx context.Context) error {
-	return l.policy.Execute(ctx, l.next)
-}
-
-// errLostContext is returned when a policy ran its function with a context
-// not derived from the one it was given, breaking the Policy contract.
-var errLostContext = errors.New("policy: a policy in the pipeline did not pass on its context")
-
-func (c *chain) callFn(ctx context.Context) error {
-	fn, ok := ctx.Value(fnKey{c}).(Func)
-	if !ok {
-		return errLostContext
-	}
-	return fn(ctx)
+	f := c.frames.Get().(*frame)
+	f.fn = fn
+	err := f.head(ctx)
+	// Not deferred: a frame whose call panicked is left to the collector
+	// rather than reused in an unknown state.
+	f.fn = nil
+	c.frames.Put(f)
+	return err
 }

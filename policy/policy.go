@@ -31,7 +31,8 @@ type Func func(ctx context.Context) error
 // Policy runs functions under a resilience rule. Execute runs fn at most as
 // the policy allows (zero times for a rejection, more than once for a retry)
 // and returns its outcome. A Policy must pass fn a context derived from ctx,
-// and must be safe for concurrent use.
+// must not call fn once Execute has returned (a [Pipeline] reuses the
+// functions it passes to its policies), and must be safe for concurrent use.
 type Policy interface {
 	Execute(ctx context.Context, fn Func) error
 }

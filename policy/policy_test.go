@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,22 +117,10 @@ func TestPipelineReturnsFunctionErrorUnchanged(t *testing.T) {
 	assert.Same(t, want, err)
 }
 
-// detacher breaks the Policy contract: it runs fn with a context not derived
-// from its own.
 type detacher struct{}
 
 func (detacher) Execute(_ context.Context, fn policy.Func) error {
 	return fn(context.Background())
-}
-
-func TestPipelineReportsPolicyThatLostTheContext(t *testing.T) {
-	var log []string
-	p := policy.NewPipeline("p", recorder{"a", &log}, detacher{})
-	ran := false
-	err := p.Execute(context.Background(), func(context.Context) error { ran = true; return nil })
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "did not pass on its context")
-	assert.False(t, ran)
 }
 
 func TestNewPipelinePanicsOnNilPolicy(t *testing.T) {
@@ -140,17 +130,18 @@ func TestNewPipelinePanicsOnNilPolicy(t *testing.T) {
 }
 
 func TestPipelineDoesNotAllocatePerPolicy(t *testing.T) {
-	var log []string
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	ps := make([]policy.Policy, 8)
 	for i := range ps {
 		ps[i] = passthrough{}
 	}
-	_ = log
 	p := policy.NewPipeline("p", ps...).WithTelemetry(telemetry.Disabled())
 	ctx := context.Background()
 	fn := func(context.Context) error { return nil }
 	allocs := testing.AllocsPerRun(100, func() { _ = p.Execute(ctx, fn) })
-	assert.LessOrEqual(t, allocs, 1.0, "a call through 8 policies must allocate at most the one context value")
+	assert.Zero(t, allocs, "a call through 8 policies must not allocate")
 }
 
 type passthrough struct{}
@@ -204,4 +195,40 @@ func TestRetryAfter(t *testing.T) {
 	assert.False(t, ok)
 	_, ok = policy.RetryAfter(nil)
 	assert.False(t, ok)
+}
+
+func TestConcurrentCallsKeepTheirOwnFunction(t *testing.T) {
+	p := policy.NewPipeline("p", passthrough{}, passthrough{}, passthrough{}).
+		WithTelemetry(telemetry.Disabled())
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 64 {
+		wg.Go(func() {
+			for i := range 200 {
+				want := g*1000 + i
+				got, err := policy.Get(context.Background(), p, func(context.Context) (int, error) {
+					runtime.Gosched()
+					return want, nil
+				})
+				if err != nil || got != want {
+					errs <- fmt.Errorf("call %d got %d, %v", want, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestPipelineRecoversFromPanickingCall(t *testing.T) {
+	p := policy.NewPipeline("p", passthrough{}, passthrough{}).WithTelemetry(telemetry.Disabled())
+	assert.PanicsWithValue(t, "boom", func() {
+		_ = p.Execute(context.Background(), func(context.Context) error { panic("boom") })
+	})
+	want := errors.New("after")
+	assert.Same(t, want, p.Execute(context.Background(), func(context.Context) error { return want }))
 }

@@ -1,0 +1,129 @@
+// Command targets reads `go test -bench` output (several -count runs) and
+// prints palisade's figures against its peers and against the performance
+// targets of DESIGN.md, using the median of the runs of each benchmark. It
+// exits 1 if a target is missed.
+//
+//	go test -run '^$' -bench . -benchmem -count 6 . | go run ./cmd/targets
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// result holds the runs of one benchmark.
+type result struct {
+	ns, allocs []float64
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:.*?\s([\d.]+) allocs/op)?`)
+
+func parse(r io.Reader) (map[string]*result, error) {
+	out := map[string]*result{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		res := out[m[1]]
+		if res == nil {
+			res = &result{}
+			out[m[1]] = res
+		}
+		ns, _ := strconv.ParseFloat(m[2], 64)
+		res.ns = append(res.ns, ns)
+		if m[3] != "" {
+			a, _ := strconv.ParseFloat(m[3], 64)
+			res.allocs = append(res.allocs, a)
+		}
+	}
+	return out, sc.Err()
+}
+
+// check is one target: palisade's benchmark against a reference one.
+type check struct {
+	what       string
+	palisade   string
+	reference  string  // "" for an allocation-only target
+	maxRatio   float64 // palisade ns/op ÷ reference ns/op must stay ≤ this
+	maxAllocs  float64 // palisade allocs/op must stay ≤ this (-1: no limit)
+	minOfRatio bool    // ratio is informational only
+}
+
+var checks = []check{
+	{"breaker closed, count window, vs gobreaker", "BenchmarkBreakerClosed/impl=palisade", "BenchmarkBreakerClosed/impl=gobreaker", 0.25, 0, false},
+	{"breaker closed, count window, vs failsafe-go", "BenchmarkBreakerClosed/impl=palisade", "BenchmarkBreakerClosed/impl=failsafe", 0, 0, true},
+	{"breaker closed, time window, vs gobreaker", "BenchmarkBreakerTimeWindow/impl=palisade", "BenchmarkBreakerTimeWindow/impl=gobreaker", 0.5, 0, false},
+	{"breaker open, rejecting, vs gobreaker", "BenchmarkBreakerOpen/impl=palisade", "BenchmarkBreakerOpen/impl=gobreaker", 0, 0, true},
+	{"breaker open, rejecting, vs failsafe-go", "BenchmarkBreakerOpen/impl=palisade", "BenchmarkBreakerOpen/impl=failsafe", 0, 0, true},
+	{"pipeline, telemetry off, vs failsafe-go", "BenchmarkPipeline/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0.25, 5, false},
+	{"pipeline, SDK metrics, vs failsafe-go uninstrumented", "BenchmarkPipeline/impl=palisade/telemetry=sdk-metrics", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0.5, -1, false},
+	{"pipeline, SDK metrics+traces, vs failsafe-go uninstrumented", "BenchmarkPipeline/impl=palisade/telemetry=sdk-metrics+traces", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0, -1, true},
+	{"count window 10,000 vs 100", "BenchmarkBreakerWindowSize/window=count-10000", "BenchmarkBreakerWindowSize/window=count-100", 1.10, 0, false},
+	{"time window 1h vs 1s", "BenchmarkBreakerWindowSize/window=time-1h", "BenchmarkBreakerWindowSize/window=time-1s", 1.10, 0, false},
+	{"breaker closed, RunParallel vs single goroutine", "BenchmarkBreakerClosedParallel/impl=palisade", "BenchmarkBreakerClosed/impl=palisade", 1.5, 0, false},
+	{"pipeline, RunParallel vs single goroutine", "BenchmarkPipelineParallel/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=palisade/telemetry=off", 1.5, 5, false},
+}
+
+func main() {
+	results, err := parse(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	failed := false
+	fmt.Printf("%-58s %12s %12s %8s %8s  %s\n", "target", "palisade", "reference", "ratio", "allocs", "verdict")
+	for _, c := range checks {
+		p, r := results[c.palisade], results[c.reference]
+		if p == nil || r == nil {
+			fmt.Printf("%-58s %12s %12s %8s %8s  %s\n", c.what, "-", "-", "-", "-", "not run")
+			continue
+		}
+		pn, rn := median(p.ns), median(r.ns)
+		ratio := pn / rn
+		allocs := median(p.allocs)
+		var verdicts []string
+		if !c.minOfRatio {
+			if ratio <= c.maxRatio {
+				verdicts = append(verdicts, fmt.Sprintf("ratio ≤ %.2f ok", c.maxRatio))
+			} else {
+				verdicts = append(verdicts, fmt.Sprintf("ratio > %.2f MISSED", c.maxRatio))
+				failed = true
+			}
+		}
+		if c.maxAllocs >= 0 {
+			if allocs <= c.maxAllocs {
+				verdicts = append(verdicts, fmt.Sprintf("allocs ≤ %g ok", c.maxAllocs))
+			} else {
+				verdicts = append(verdicts, fmt.Sprintf("allocs > %g MISSED", c.maxAllocs))
+				failed = true
+			}
+		}
+		if len(verdicts) == 0 {
+			verdicts = append(verdicts, "information")
+		}
+		fmt.Printf("%-58s %9.1f ns %9.1f ns %8.3f %8g  %s\n", c.what, pn, rn, ratio, allocs, strings.Join(verdicts, ", "))
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
