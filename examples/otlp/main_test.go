@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// receiver is a loopback OTLP/HTTP receiver keeping what it is sent.
+type receiver struct {
+	mu      sync.Mutex
+	spans   []*tracepb.Span
+	metrics []*metricpb.Metric
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body := io.Reader(r.Body)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		defer gz.Close()
+		body = gz
+	}
+	raw, err := io.ReadAll(body)
+	if err != nil || r.Header.Get("Content-Type") != "application/x-protobuf" {
+		http.Error(w, "want a protobuf body", http.StatusBadRequest)
+		return
+	}
+	var resp proto.Message
+	switch r.URL.Path {
+	case "/v1/traces":
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(raw, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rc.mu.Lock()
+		for _, rs := range req.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				rc.spans = append(rc.spans, ss.GetSpans()...)
+			}
+		}
+		rc.mu.Unlock()
+		resp = &coltracepb.ExportTraceServiceResponse{}
+	case "/v1/metrics":
+		var req colmetricpb.ExportMetricsServiceRequest
+		if err := proto.Unmarshal(raw, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rc.mu.Lock()
+		for _, rm := range req.GetResourceMetrics() {
+			for _, sm := range rm.GetScopeMetrics() {
+				rc.metrics = append(rc.metrics, sm.GetMetrics()...)
+			}
+		}
+		rc.mu.Unlock()
+		resp = &colmetricpb.ExportMetricsServiceResponse{}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	out, _ := proto.Marshal(resp)
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.Write(out)
+}
+
+func attr(attrs []*commonpb.KeyValue, key string) string {
+	for _, kv := range attrs {
+		if kv.GetKey() == key {
+			return kv.GetValue().GetStringValue()
+		}
+	}
+	return ""
+}
+
+func TestExportReachesOTLPReceiver(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+
+	cfg := defaultConfig()
+	cfg.Endpoint = srv.URL
+	cfg.Pause = time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, cfg, &out))
+	t.Log("\n" + out.String())
+	assert.Contains(t, out.String(), "rejected: ")
+
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+
+	// Every call is a span named after the pipeline; a rejected one has
+	// status Error and a palisade.rejected event naming the breaker.
+	require.Len(t, rc.spans, cfg.Calls)
+	var rejected, retried int
+	for _, s := range rc.spans {
+		assert.Equal(t, "payments", s.GetName())
+		for _, e := range s.GetEvents() {
+			switch e.GetName() {
+			case "palisade.rejected":
+				rejected++
+				assert.Equal(t, tracepb.Status_STATUS_CODE_ERROR, s.GetStatus().GetCode())
+				assert.Contains(t, s.GetStatus().GetMessage(), "circuit open")
+				assert.Equal(t, "breaker", attr(e.GetAttributes(), "palisade.policy.type"))
+				assert.Equal(t, "payments", attr(e.GetAttributes(), "palisade.policy.name"))
+				assert.Equal(t, "circuit_open", attr(e.GetAttributes(), "error.type"))
+				assert.Equal(t, "circuit_open", attr(s.GetAttributes(), "error.type"))
+			case "palisade.retry":
+				retried++
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, rejected, cfg.Calls-cfg.FailFrom-2, "the calls after the breaker opened")
+	assert.GreaterOrEqual(t, retried, 1)
+
+	// The breaker's metrics: its status (open, at the last export), its
+	// transition, and its rejections.
+	byName := map[string]*metricpb.Metric{}
+	for _, m := range rc.metrics {
+		byName[m.GetName()] = m // the last export's wins
+	}
+	status := byName["palisade.breaker.status"]
+	require.NotNil(t, status, "palisade.breaker.status arrives")
+	var openValue int64 = -1
+	for _, dp := range status.GetSum().GetDataPoints() {
+		if attr(dp.GetAttributes(), "palisade.breaker.state") == "open" {
+			openValue = dp.GetAsInt()
+		}
+	}
+	assert.EqualValues(t, 1, openValue, "the breaker is open")
+
+	transitions := byName["palisade.breaker.transitions"]
+	require.NotNil(t, transitions, "palisade.breaker.transitions arrives")
+	require.Len(t, transitions.GetSum().GetDataPoints(), 1)
+	dp := transitions.GetSum().GetDataPoints()[0]
+	assert.Equal(t, "closed", attr(dp.GetAttributes(), "palisade.breaker.previous_state"))
+	assert.Equal(t, "open", attr(dp.GetAttributes(), "palisade.breaker.state"))
+	assert.EqualValues(t, 1, dp.GetAsInt())
+
+	rejections := byName["palisade.rejected_calls"]
+	require.NotNil(t, rejections)
+	var total int64
+	for _, dp := range rejections.GetSum().GetDataPoints() {
+		total += dp.GetAsInt()
+	}
+	assert.EqualValues(t, rejected, total, "each rejection counted once, as in the traces")
+	assert.Contains(t, byName, "palisade.pipeline.duration")
+	assert.Contains(t, byName, "palisade.breaker.failure_ratio")
+}
+
+func TestRunReportsAnUnreachableReceiver(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	cfg := defaultConfig()
+	cfg.Endpoint = srv.URL + "/nowhere"
+	cfg.Calls, cfg.Pause = 2, time.Millisecond
+	err := run(context.Background(), cfg, io.Discard)
+	assert.ErrorContains(t, err, "is an OTLP/HTTP receiver listening there?")
+}

@@ -1,0 +1,74 @@
+// Package palisadehttp runs HTTP requests through palisade policies.
+//
+// A [Transport] is an http.RoundTripper that sends each request through a
+// [policy.Policy] — typically a pipeline such as retry → breaker → timeout →
+// bulkhead — so that an ordinary *http.Client gains the policy's protection:
+//
+//	client := &http.Client{Transport: &palisadehttp.Transport{Policy: pipeline}}
+//
+// # What a round trip does
+//
+// RoundTrip calls the policy's Execute with the request's context. Each time
+// the policy runs its function — an attempt — the Transport:
+//
+//  1. clones the request with the attempt's context (Request.Clone), so that
+//     the attempt's deadline and cancellation apply to it and its span, if
+//     any, is the parent of the spans below;
+//  2. for every attempt after the first, gives the clone a fresh body from
+//     Request.GetBody (http.NewRequest sets it for bytes.Buffer,
+//     bytes.Reader and strings.Reader bodies). A request whose body cannot
+//     be rewound fails the attempt with [ErrBodyNotRewindable], marked
+//     permanent for the retry policy (backoff.Permanent);
+//  3. sends the clone through Base;
+//  4. judges the response with IsFailure (by default [DefaultIsFailure]: a
+//     5xx or 429 status). A failed response is reported to the policy as a
+//     *[StatusError], whose RetryAfter comes from the Retry-After header, so
+//     that the retry policy waits as long as the server asked. Up to 64 KiB
+//     of its body are read at once (within the attempt's deadline), letting
+//     the connection go back to the pool; a larger body is closed, rest
+//     unread, when the next attempt starts.
+//
+// When Execute returns:
+//
+//   - on success, the caller gets the last attempt's response;
+//   - when the policy gave up on a failed response — retries exhausted, a
+//     retry refused by a retry budget, or no retry in the pipeline — the
+//     caller gets that last response, body
+//     intact (its first 64 KiB from memory, the rest, if any, from the
+//     network), and a nil error, as any http.Client user expects of a 503;
+//     the response of every earlier failed attempt has been drained and
+//     closed;
+//   - otherwise — a rejection (an error matching policy.ErrRejected, such as
+//     an open breaker), a timeout, a network error, the caller's
+//     cancellation — the caller gets the policy's error, and no response.
+//
+// # Deadlines and response bodies
+//
+// A policy's work on an attempt ends when the attempt returns, which for
+// HTTP is when the response headers have arrived: a timeout policy bounds
+// the time to the response headers (and to reading a failed response's first
+// 64 KiB), a bulkhead counts a request as in flight until then, and a breaker
+// records the status code. The body of a successful response is read after
+// RoundTrip has returned, under the request's own context only, so that the
+// end of the attempt (which cancels the attempt's context) does not cut it
+// off. Bound the reading of bodies with the request's context, or with
+// http.Client.Timeout.
+//
+// # Tracing
+//
+// Each attempt's request carries the attempt's context, and so the
+// pipeline's span: with an otelhttp transport as Base,
+//
+//	&palisadehttp.Transport{Base: otelhttp.NewTransport(http.DefaultTransport), Policy: pipeline}
+//
+// every attempt is an HTTP client span inside the pipeline's span, itself
+// inside the caller's.
+//
+// # Methods and retries
+//
+// The Transport retries whatever request its policy retries, POST included:
+// send requests that must not be repeated through a Transport whose policy
+// does not retry, or make them safe to repeat (an idempotency key). A Retry-After of hours is honoured as such by
+// the retry policy unless its MaxDuration ends the call first: set
+// retry.Config.MaxDuration to bound how long a request may take in all.
+package palisadehttp

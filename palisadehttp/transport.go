@@ -1,0 +1,178 @@
+package palisadehttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/palisade-go/palisade/policy"
+)
+
+// ErrBodyNotRewindable is the error of an attempt after the first of a
+// request whose body cannot be sent again because the request has no
+// GetBody. It is wrapped in a *backoff.PermanentError, so that a retry
+// policy ends the call with it at once. Set Request.GetBody (http.NewRequest
+// does for bytes.Buffer, bytes.Reader and strings.Reader bodies) to make a
+// request retryable.
+var ErrBodyNotRewindable = errors.New("palisadehttp: request body cannot be rewound for a retry: Request.GetBody is nil")
+
+// errNoResponse is the error of a round trip whose policy reported success
+// without any attempt returning a response.
+var errNoResponse = errors.New("palisadehttp: policy returned no error and no response")
+
+// Transport is an http.RoundTripper that runs every request through a
+// policy; see the package documentation for what each attempt does. Its
+// zero value sends each request once through http.DefaultTransport. A
+// Transport is safe for concurrent use, as its fields must be, and must not
+// be changed once in use.
+type Transport struct {
+	// Base sends each attempt. Nil means http.DefaultTransport.
+	Base http.RoundTripper
+
+	// Policy runs each request, typically a *policy.Pipeline. Nil means
+	// none: each request goes through Base once, unchanged.
+	Policy policy.Policy
+
+	// IsFailure reports whether a response is a failure, to be reported to
+	// the policy as a *StatusError. It must not read the body. Nil means
+	// DefaultIsFailure: 5xx and 429.
+	IsFailure func(*http.Response) bool
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+// RoundTrip sends req through the policy. It returns the last attempt's
+// response when the policy succeeded, or gave up on a failed response (whose
+// body is then intact), and otherwise the policy's error. As every
+// RoundTripper, it does not change req, and closes its body, even on errors.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base()
+	if t.Policy == nil {
+		return base.RoundTrip(req)
+	}
+	isFailure := t.IsFailure
+	if isFailure == nil {
+		isFailure = DefaultIsFailure
+	}
+	rt := &roundTrip{req: req, base: base, isFailure: isFailure}
+	err := t.Policy.Execute(req.Context(), rt.attempt)
+	return rt.finish(err)
+}
+
+// CloseIdleConnections closes the idle connections of Base, if it has such a
+// method, as http.Client.CloseIdleConnections expects of a transport.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// roundTrip is the state of one RoundTrip across the attempts its policy
+// makes. A policy normally runs its attempts one after the other; the mutex
+// keeps the state consistent should one run them concurrently.
+type roundTrip struct {
+	req       *http.Request
+	base      http.RoundTripper
+	isFailure func(*http.Response) bool
+
+	mu       sync.Mutex
+	attempts int
+	resp     *http.Response // the latest attempt's response, if it returned one
+	failure  *StatusError   // resp's error, when resp is a failure
+}
+
+// attempt is the policy.Func of the round trip: one try at sending the
+// request.
+func (rt *roundTrip) attempt(ctx context.Context) error {
+	rt.mu.Lock()
+	rt.attempts++
+	n := rt.attempts
+	prev := rt.resp
+	rt.resp, rt.failure = nil, nil
+	rt.mu.Unlock()
+	if prev != nil {
+		prev.Body.Close() // a failed attempt's response: already drained as far as it will be
+	}
+
+	body := rt.req.Body
+	if n > 1 && body != nil && body != http.NoBody {
+		if rt.req.GetBody == nil {
+			return backoff.Permanent(ErrBodyNotRewindable)
+		}
+		var err error
+		if body, err = rt.req.GetBody(); err != nil {
+			return backoff.Permanent(fmt.Errorf("palisadehttp: rewinding the request body: %w", err))
+		}
+	}
+
+	a := newAttemptContext(rt.req.Context(), ctx)
+	out := rt.req.Clone(a.ctx)
+	out.Body = body
+	resp, err := rt.base.RoundTrip(out)
+	if err != nil {
+		a.end()
+		return err
+	}
+
+	var failure *StatusError
+	if rt.isFailure(resp) {
+		failure = newStatusError(resp)
+		bufferFailed(resp, a) // while the attempt's deadline still applies
+	} else {
+		a.detach(resp)
+	}
+	rt.mu.Lock()
+	prev = rt.resp
+	rt.resp, rt.failure = resp, failure
+	rt.mu.Unlock()
+	if prev != nil { // only when attempts overlap
+		prev.Body.Close()
+	}
+	if failure != nil {
+		return failure
+	}
+	return nil
+}
+
+// finish turns the policy's outcome err into RoundTrip's results.
+func (rt *roundTrip) finish(err error) (*http.Response, error) {
+	rt.mu.Lock()
+	resp, failure, attempts := rt.resp, rt.failure, rt.attempts
+	rt.resp, rt.failure = nil, nil
+	rt.mu.Unlock()
+
+	if attempts == 0 && rt.req.Body != nil {
+		rt.req.Body.Close() // rejected before any attempt: Base never got to close it
+	}
+	if resp != nil && (err == nil || wraps(err, failure)) {
+		resp.Request = rt.req
+		return resp, nil
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+	if err == nil {
+		err = errNoResponse
+	}
+	return nil, err
+}
+
+// wraps reports whether err is, or wraps, failure.
+func wraps(err error, failure *StatusError) bool {
+	if failure == nil {
+		return false
+	}
+	var se *StatusError
+	return errors.As(err, &se) && se == failure
+}
