@@ -22,6 +22,7 @@ var DurationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 type PipelineReporter struct {
 	tracer       trace.Tracer
 	globalTracer bool // tracer comes from the global provider
+	noSpans      bool // tracer is OTel's noop: its spans would record nothing
 	spanName     string
 	startOpts    []trace.SpanStartOption
 	duration     metric.Float64Histogram
@@ -47,6 +48,7 @@ func (t *Telemetry) Pipeline(name string) *PipelineReporter {
 	return &PipelineReporter{
 		tracer:       t.tracer(),
 		globalTracer: t.tracerProvider == nil,
+		noSpans:      isNoop(t.tracerProvider),
 		spanName:     name,
 		startOpts: []trace.SpanStartOption{
 			trace.WithSpanKind(trace.SpanKindInternal),
@@ -76,7 +78,7 @@ func (r *PipelineReporter) Start(ctx context.Context) (context.Context, Pipeline
 	}
 	var c PipelineCall
 	c.r = r
-	if r.globalTracer && globalTracingUnset() {
+	if r.noSpans || r.globalTracer && globalTracingUnset() {
 		// The span would record nothing: the caller's span, if any, stays
 		// current, which is what a non-recording child would propagate.
 		c.span = trace.SpanFromContext(ctx)

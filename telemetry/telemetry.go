@@ -35,6 +35,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of every meter and tracer palisade
@@ -140,6 +141,17 @@ var unsetTracerProvider = func() trace.TracerProvider {
 	}
 	return tp
 }()
+
+// isNoop reports whether tp is OpenTelemetry's noop provider, whose spans
+// record nothing and only carry their parent's span context along, which
+// leaving the caller's context as it is does at no cost.
+func isNoop(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	return false
+}
 
 // globalTracingUnset reports whether no global tracer provider has been set
 // yet, so that a span from the global provider would record nothing.

@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/goleak"
 
 	"github.com/palisade-go/palisade/telemetry"
@@ -161,5 +163,15 @@ func TestObservationEndsWhenPolicyIsUnreachable(t *testing.T) {
 	if usage, ok := m["palisade.bulkhead.usage"]; ok {
 		assert.Empty(t, usage.Data.(metricdata.Sum[int64]).DataPoints,
 			"a collected bulkhead is no longer observed")
+	}
+}
+
+func TestPipelineWithNoopTracerKeepsCallersSpan(t *testing.T) {
+	for _, tp := range []trace.TracerProvider{noop.NewTracerProvider(), new(noop.TracerProvider)} {
+		r := telemetry.New(telemetry.WithTracerProvider(tp)).Pipeline("p")
+		parent := trace.SpanContextFromContext(context.Background())
+		ctx, call := r.Start(context.Background())
+		assert.Equal(t, parent, trace.SpanContextFromContext(ctx))
+		call.End(ctx, errors.New("x"))
 	}
 }
