@@ -31,11 +31,10 @@ type Breaker struct {
 	errIsolated error // rejection while isolated
 	report      *telemetry.BreakerReporter
 
-	_   [64]byte
-	pos atomic.Uint64 // closed-state calls that took a count-window slot
-	_   [64]byte
-	// Calls counted without touching pos (successes into a clean count
-	// window) and rejections, spread over cache lines so that goroutines on
+	_ [64]byte
+	// Calls counted without taking a window position (successes into a
+	// clean count window, late successes into a retired one) and
+	// rejections, spread over cache lines so that goroutines on
 	// different cores rarely share one.
 	stripes [stripes]stripe
 
@@ -163,9 +162,14 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 			b.stripe().calls.Add(1)
 			return nil
 		}
-		i := b.ring.index(b.pos.Add(1) - 1)
+		pos, live := ep.cw.take()
+		if !live {
+			b.stripe().calls.Add(1) // late, its window retired
+			return nil
+		}
+		i := b.ring.index(pos)
 		if ep.cw.slots[i].Load() != outcomeOK || b.consec.Load() != 0 {
-			b.recordCount(ctx, ep, i, outcomeOK, -1, 0)
+			b.recordCount(ctx, ep, i, true, outcomeOK, -1, 0)
 		}
 		return nil
 	}
@@ -279,11 +283,36 @@ func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) 
 		b.stripe().rejected.Add(1)
 	}
 	b.mu.Unlock()
-	b.emit(ctx, &trs)
+	if err == nil && ep.state == HalfOpen {
+		b.emitHolding(ctx, &trs, ep)
+	} else {
+		b.emit(ctx, &trs)
+	}
 	if err != nil {
 		b.report.Rejected(ctx)
 	}
 	return p, err
+}
+
+// emitHolding is emit for a call holding a trial permit of ep: should
+// OnStateChange panic, the permit is given back, unused, before the panic
+// goes on, or the breaker would stay half-open with its permit taken.
+func (b *Breaker) emitHolding(ctx context.Context, trs *transitions, ep *episode) {
+	if trs.n == 0 {
+		return
+	}
+	emitted := false
+	defer func() {
+		if !emitted {
+			b.mu.Lock()
+			if b.ep.Load() == ep {
+				ep.inFlight--
+			}
+			b.mu.Unlock()
+		}
+	}()
+	b.emit(ctx, trs)
+	emitted = true
 }
 
 func (b *Breaker) reject(ctx context.Context, err error) (Permit, error) {
@@ -297,7 +326,9 @@ func (b *Breaker) reject(ctx context.Context, err error) (Permit, error) {
 // by counting it; in another count window, when the slot it is given
 // already holds a success; in a time window, when its bucket is live.
 // Neither changes the state, so neither checks for lateness: a late success
-// finds a frozen time window, and changes nothing in a count window.
+// finds a frozen time window, and in a count window either a retired
+// window, which gives it no position, or (its period over but the window
+// not yet replaced) a window that records nothing more.
 func (b *Breaker) done(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
 	if err == nil && !panicked && ep.state == Closed {
 		if b.countFast {
@@ -305,11 +336,16 @@ func (b *Breaker) done(ctx context.Context, ep *episode, start int64, err error,
 				b.stripe().calls.Add(1)
 				return
 			}
-			i := b.ring.index(b.pos.Add(1) - 1)
+			pos, live := ep.cw.take()
+			if !live {
+				b.stripe().calls.Add(1) // late, its window retired
+				return
+			}
+			i := b.ring.index(pos)
 			if ep.cw.slots[i].Load() == outcomeOK && b.consec.Load() == 0 {
 				return
 			}
-			b.recordCount(ctx, ep, i, outcomeOK, -1, 0)
+			b.recordCount(ctx, ep, i, true, outcomeOK, -1, 0)
 			return
 		}
 		if b.timeFast {
@@ -352,7 +388,8 @@ func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err er
 	case ep.state != Closed:
 		b.recordTrial(ctx, ep, outcome, now)
 	case ep.cw != nil:
-		b.recordCount(ctx, ep, b.ring.index(b.pos.Add(1)-1), outcome, now, dur)
+		pos, live := ep.cw.take()
+		b.recordCount(ctx, ep, b.ring.index(pos), live, outcome, now, dur)
 	default:
 		if now < 0 {
 			now = b.now()
@@ -362,7 +399,9 @@ func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err er
 }
 
 // recordCount records a closed-state outcome in slot i of a count window.
-func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, outcome uint32, now, dur int64) {
+// A late call whose window was retired has no slot (live is false): it is
+// only counted.
+func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live bool, outcome uint32, now, dur int64) {
 	failed := outcome&outcomeFailed != 0
 	if failed && now < 0 {
 		now = b.now()
@@ -372,7 +411,9 @@ func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, outcom
 	if failed {
 		b.lastFailure, b.failed = now, true
 	}
-	if b.ep.Load() == ep {
+	if !live {
+		b.lockedCalls++
+	} else if b.ep.Load() == ep {
 		w := ep.cw
 		w.record(i, outcome, dur)
 		if b.countFast {
@@ -503,6 +544,9 @@ func (b *Breaker) close(now int64, trs *transitions) {
 	since := now
 	if old.state == Closed {
 		since = old.since
+	}
+	if old.cw != nil {
+		b.harvested += old.cw.retire()
 	}
 	ep := &episode{state: Closed, since: since}
 	b.newWindow(ep)

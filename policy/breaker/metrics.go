@@ -48,7 +48,7 @@ func (b *Breaker) Metrics() Metrics {
 		State:               ep.state,
 		StateSince:          b.at(ep.since),
 		ConsecutiveFailures: int(b.consec.Load()),
-		TotalCalls:          int64(b.pos.Load()) + counted + b.lockedCalls + b.harvested,
+		TotalCalls:          counted + b.lockedCalls + b.harvested,
 		Rejected:            rejected,
 	}
 	if b.failed {
@@ -57,6 +57,7 @@ func (b *Breaker) Metrics() Metrics {
 	var calls, failures, slow, durSum int64
 	if w := ep.cw; w != nil {
 		calls, failures, slow, durSum = w.calls, w.failures, w.slow, w.durSum
+		m.TotalCalls += int64(w.pos.Load() &^ retired)
 	} else {
 		calls, failures, slow, durSum = ep.tw.sums(now / b.bucketWidth)
 		m.TotalCalls += ep.tw.live()

@@ -83,8 +83,34 @@ type countWindow struct {
 	slots []atomic.Uint32
 	durs  []int64 // duration of each slot's call, ns; only when calls are timed
 
+	_ [64]byte
+	// pos counts the positions given out in the ring: calls of this
+	// window's closed period that took a slot. Once the window is replaced
+	// it is retired: its count is harvested and the retired bit set, in
+	// one step, and a late call that then asks for a position is refused
+	// one, so that it can neither shift the positions of a newer window
+	// nor go uncounted.
+	pos atomic.Uint64
+	_   [64]byte
+
 	// Guarded by the breaker's mu.
 	calls, failures, slow, durSum int64
+}
+
+// retired is set in countWindow.pos when the window is replaced.
+const retired = 1 << 63
+
+// take gives a call its position in the ring, or reports false if the
+// window is retired: the call is late, and must be counted elsewhere.
+func (w *countWindow) take() (pos uint64, ok bool) {
+	pos = w.pos.Add(1) - 1
+	return pos, pos&retired == 0
+}
+
+// retire marks the window replaced and returns how many positions it gave
+// out. Called under mu.
+func (w *countWindow) retire() int64 {
+	return int64(w.pos.Or(retired) &^ retired)
 }
 
 func newCountWindow(n int, timed bool) *countWindow {

@@ -116,9 +116,15 @@ func (t *Timeout) Name() string { return t.name }
 func (t *Timeout) Duration() time.Duration { return t.duration }
 
 // Execute runs fn with a context whose deadline is the policy's Duration
-// away (or the caller's, if earlier).
+// away. When the caller's deadline is no later, fn runs with ctx itself:
+// that deadline is the caller's to report, and a timer of the policy's
+// firing at the same instant must not race it into an ErrTimeout.
 func (t *Timeout) Execute(ctx context.Context, fn policy.Func) error {
-	callCtx, cancel := context.WithTimeoutCause(ctx, t.duration, ErrTimeout)
+	deadline := time.Now().Add(t.duration)
+	if parent, ok := ctx.Deadline(); ok && !parent.After(deadline) {
+		return fn(ctx)
+	}
+	callCtx, cancel := context.WithDeadlineCause(ctx, deadline, ErrTimeout)
 	defer cancel()
 	err := fn(callCtx)
 	if err == nil || ctx.Err() != nil {
