@@ -116,6 +116,33 @@ func Must(cfg Config) *Breaker {
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
 
+// ignored reports whether the outcome of a call says nothing about the
+// dependency, so that it counts neither as a success nor as a failure: a
+// rejection by a policy inside the breaker (the call never reached the
+// dependency: a full bulkhead must not open the breaker, nor close a
+// half-open one), or the caller's own cancellation.
+func ignored(ctx context.Context, err error) bool {
+	return errors.Is(err, policy.ErrRejected) ||
+		ctx.Err() == context.Canceled && errors.Is(err, context.Canceled)
+}
+
+// ignore ends a call admitted under ep whose outcome is ignored: it counts
+// in TotalCalls and gives back its half-open permit, and changes nothing
+// else — no window slot, no trial success, no change to the consecutive
+// failures.
+func (b *Breaker) ignore(ep *episode) {
+	if ep.state == Closed {
+		b.stripe().calls.Add(1)
+		return
+	}
+	b.mu.Lock()
+	b.lockedCalls++
+	if b.ep.Load() == ep {
+		ep.inFlight--
+	}
+	b.mu.Unlock()
+}
+
 // isFailure is the default IsFailure: every error but the caller's
 // cancellation.
 func isFailure(err error) bool { return !errors.Is(err, context.Canceled) }
@@ -361,6 +388,10 @@ func (b *Breaker) done(ctx context.Context, ep *episode, start int64, err error,
 }
 
 func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
+	if !panicked && err != nil && ignored(ctx, err) {
+		b.ignore(ep)
+		return
+	}
 	outcome := outcomeOK
 	if panicked {
 		outcome |= outcomeFailed

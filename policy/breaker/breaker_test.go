@@ -626,8 +626,9 @@ func TestCallersCancellationIsNotAFailure(t *testing.T) {
 	}
 	m := b.Metrics()
 	assert.Equal(t, breaker.Closed, m.State)
-	assert.Equal(t, 5, m.Calls, "counted as successes")
+	assert.Zero(t, m.Calls, "neither successes nor failures: not in the window")
 	assert.Zero(t, m.Failures)
+	assert.Equal(t, int64(5), m.TotalCalls)
 
 	run(t, b, 1, func(context.Context) error { return context.DeadlineExceeded })
 	assert.Equal(t, 1, b.Metrics().Failures, "a deadline is a failure")
@@ -848,4 +849,54 @@ func TestInPipeline(t *testing.T) {
 	p := policy.NewPipeline("api", b).WithTelemetry(telemetry.Disabled())
 	assert.Same(t, errDown, p.Execute(context.Background(), fail))
 	assert.ErrorIs(t, p.Execute(context.Background(), ok), breaker.ErrOpen)
+}
+
+// rejectedInside is the error of a policy inside the breaker, such as a full
+// bulkhead, that refused the call.
+type rejectedInside struct{}
+
+func (rejectedInside) Error() string        { return "bulkhead full" }
+func (rejectedInside) Is(target error) bool { return target == policy.ErrRejected }
+
+func TestInnerRejectionsAreIgnored(t *testing.T) {
+	b := newBreaker(t, breaker.Config{MinimumThroughput: 2, ConsecutiveFailures: 2})
+	full := func(context.Context) error { return rejectedInside{} }
+	for range 10 {
+		assert.Equal(t, rejectedInside{}, b.Execute(context.Background(), full))
+	}
+	m := b.Metrics()
+	assert.Equal(t, breaker.Closed, m.State, "a full bulkhead inside does not open the breaker")
+	assert.Zero(t, m.Calls)
+	assert.Zero(t, m.ConsecutiveFailures)
+	assert.Equal(t, int64(10), m.TotalCalls)
+
+	// Nor does it break a run of consecutive failures.
+	run(t, b, 1, fail)
+	run(t, b, 1, full)
+	run(t, b, 1, fail)
+	assert.Equal(t, breaker.Open, b.State())
+}
+
+func TestHalfOpenTrialEndingIgnoredGivesPermitBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := tripped(t, breaker.Config{BreakDuration: time.Second, SuccessThreshold: 1, HalfOpenCalls: 1})
+		time.Sleep(time.Second)
+
+		// A trial refused inside, then one whose caller gives up: neither
+		// closes nor reopens the breaker, and each gives its permit back.
+		assert.Equal(t, rejectedInside{}, b.Execute(context.Background(), func(context.Context) error { return rejectedInside{} }))
+		assert.Equal(t, breaker.HalfOpen, b.State())
+		ctx, cancel := context.WithCancel(context.Background())
+		err := b.Execute(ctx, func(ctx context.Context) error { cancel(); return ctx.Err() })
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, breaker.HalfOpen, b.State())
+
+		p, err := b.Allow()
+		require.NoError(t, err, "the permit was given back")
+		p.Done(rejectedInside{})
+		assert.Equal(t, breaker.HalfOpen, b.State())
+
+		run(t, b, 1, ok)
+		assert.Equal(t, breaker.Closed, b.State(), "a real success closes it")
+	})
 }

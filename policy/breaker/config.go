@@ -85,9 +85,15 @@ type Config struct {
 
 	// IsFailure tells, for each non-nil error of the function, whether it
 	// counts as a failure; anything else, and every nil error, counts as a
-	// success. Default: every error but context.Canceled, so that a caller
-	// giving up is not held against the dependency. It runs on the calling
-	// goroutine, without any lock held.
+	// success. Default: every error but context.Canceled. It runs on the
+	// calling goroutine, without any lock held.
+	//
+	// Two outcomes are never asked about, because they say nothing about
+	// the dependency: an error matching policy.ErrRejected (a policy inside
+	// the breaker, such as a full bulkhead, refused the call) and
+	// context.Canceled when the caller's own context was cancelled. They
+	// count neither as successes nor as failures: they take no place in the
+	// window, and a half-open trial ending so gives its permit back.
 	IsFailure func(error) bool
 	// OnStateChange, if set, is called after each transition, outside any
 	// lock, one call at a time and in the order of the transitions. It runs
