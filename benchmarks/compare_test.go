@@ -220,6 +220,44 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
+// BenchmarkPipelineNoTimeout runs retry → breaker → bulkhead: the pipeline
+// without its timeout, whose cost in both libraries is mostly the runtime
+// timer and context that any cooperative timeout needs.
+func BenchmarkPipelineNoTimeout(b *testing.B) {
+	b.Run("impl=failsafe/telemetry=off", func(b *testing.B) {
+		ex := failsafe.With[any](
+			fsretry.NewBuilder[any]().WithMaxAttempts(3).WithBackoff(100*time.Millisecond, 10*time.Second).Build(),
+			failsafeBreaker(),
+			fsbulkhead.New[any](100),
+		)
+		run(b, func() { _ = ex.Run(func() error { return nil }) })
+	})
+	b.Run("impl=palisade/telemetry=off", func(b *testing.B) {
+		tel := telemetry.Disabled()
+		p := policy.NewPipeline("bench",
+			retry.Must(retry.Config{MaxAttempts: 3, Telemetry: tel}),
+			breaker.Must(breaker.Config{Telemetry: tel}),
+			bulkhead.Must(bulkhead.Config{MaxConcurrent: 100, Telemetry: tel}),
+		).WithTelemetry(tel)
+		ctx := context.Background()
+		run(b, func() { _ = p.Execute(ctx, succeed) })
+	})
+}
+
+// BenchmarkTimeoutAlone is the cost of one timeout policy around a function
+// that succeeds: context.WithDeadline and its runtime timer, in palisade.
+func BenchmarkTimeoutAlone(b *testing.B) {
+	b.Run("impl=failsafe", func(b *testing.B) {
+		ex := failsafe.With[any](fstimeout.New[any](time.Second))
+		run(b, func() { _ = ex.Run(func() error { return nil }) })
+	})
+	b.Run("impl=palisade", func(b *testing.B) {
+		to := timeout.Must(timeout.Config{Duration: time.Second, Telemetry: telemetry.Disabled()})
+		ctx := context.Background()
+		run(b, func() { _ = to.Execute(ctx, succeed) })
+	})
+}
+
 func BenchmarkPipelineParallel(b *testing.B) {
 	b.Run("impl=failsafe/telemetry=off", func(b *testing.B) {
 		ex := failsafePipeline()

@@ -78,6 +78,8 @@ var checks = []check{
 	{"pipeline, telemetry off, vs failsafe-go", "BenchmarkPipeline/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0.25, 5, false},
 	{"pipeline, SDK metrics, vs failsafe-go uninstrumented", "BenchmarkPipeline/impl=palisade/telemetry=sdk-metrics", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0.5, -1, false},
 	{"pipeline, SDK metrics+traces, vs failsafe-go uninstrumented", "BenchmarkPipeline/impl=palisade/telemetry=sdk-metrics+traces", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0, -1, true},
+	{"pipeline without timeout, telemetry off, vs failsafe-go", "BenchmarkPipelineNoTimeout/impl=palisade/telemetry=off", "BenchmarkPipelineNoTimeout/impl=failsafe/telemetry=off", 0, 0, true},
+	{"timeout alone vs failsafe-go", "BenchmarkTimeoutAlone/impl=palisade", "BenchmarkTimeoutAlone/impl=failsafe", 0, -1, true},
 	{"count window 10,000 vs 100", "BenchmarkBreakerWindowSize/window=count-10000", "BenchmarkBreakerWindowSize/window=count-100", 1.10, 0, false},
 	{"time window 1h vs 1s", "BenchmarkBreakerWindowSize/window=time-1h", "BenchmarkBreakerWindowSize/window=time-1s", 1.10, 0, false},
 	{"breaker closed, RunParallel vs single goroutine", "BenchmarkBreakerClosedParallel/impl=palisade", "BenchmarkBreakerClosed/impl=palisade", 1.5, 0, false},
