@@ -244,9 +244,16 @@ type Permit struct {
 // A half-open breaker's permit holds one of its HalfOpenCalls trial slots
 // until Done: every permit must be done, or the breaker may stay half-open.
 // Transitions and rejections are reported without a span (the call has no
-// context).
+// context); see AllowContext.
 func (b *Breaker) Allow() (Permit, error) {
 	return b.acquire(context.Background())
+}
+
+// AllowContext is Allow for a call with a context: a rejection, or a
+// transition observed while admitting the call, is reported as an event on
+// the span in ctx, as Execute does.
+func (b *Breaker) AllowContext(ctx context.Context) (Permit, error) {
+	return b.acquire(ctx)
 }
 
 // Done records the outcome of the call, err being its error, exactly as

@@ -212,13 +212,19 @@ func TestTelemetryRejections(t *testing.T) {
 		b.Isolate()
 		_, err := b.Allow()
 		require.ErrorIs(t, err, breaker.ErrOpen)
+		span = h.inSpan(t, func(ctx context.Context) {
+			_, err := b.AllowContext(ctx)
+			require.ErrorIs(t, err, breaker.ErrOpen)
+		})
+		require.Len(t, span.Events(), 1, "AllowContext reports on the caller's span")
+		assert.Equal(t, "palisade.rejected", span.Events()[0].Name)
 
 		m := h.collect(t, "palisade.rejected_calls")
 		require.NotNil(t, m)
 		assert.Equal(t, "{call}", m.Unit)
 		sum := m.Data.(metricdata.Sum[int64])
 		require.Len(t, sum.DataPoints, 1)
-		assert.Equal(t, int64(2), sum.DataPoints[0].Value)
+		assert.Equal(t, int64(3), sum.DataPoints[0].Value)
 		assert.Equal(t, attribute.NewSet(attrs...), sum.DataPoints[0].Attributes)
 	})
 }
