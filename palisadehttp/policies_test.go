@@ -17,11 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/palisadehttp"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
@@ -182,13 +179,8 @@ func TestBreakerIgnoresClientErrors(t *testing.T) {
 func TestPipelineTelemetry(t *testing.T) {
 	var hits atomic.Int32
 	srv, base := newServer(t, failThenOK(2, &hits))
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	defer tp.Shutdown(context.Background())
-	tel := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithTracerProvider(tp))
+	h := oteltest.New()
+	tel := h.Telemetry
 
 	br := breaker.Must(breaker.Config{Name: "api", ConsecutiveFailures: 3, BreakDuration: time.Minute, Telemetry: tel})
 	p := policy.NewPipeline("api-client",
@@ -209,7 +201,7 @@ func TestPipelineTelemetry(t *testing.T) {
 	_, err = client.Get(srv.URL)
 	require.ErrorIs(t, err, breaker.ErrOpen)
 
-	ended := spans.Ended()
+	ended := h.Spans.Ended()
 	require.Len(t, ended, 2)
 	ok, rejected := ended[0], ended[1]
 	assert.Equal(t, codes.Unset, ok.Status().Code)
@@ -228,31 +220,9 @@ func TestPipelineTelemetry(t *testing.T) {
 	}
 	assert.True(t, sawRejected)
 
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(context.Background(), &rm))
-	retries := sumOf(t, rm, "palisade.retry.retries")
+	retries := h.Total(t, "palisade.retry.retries")
 	assert.EqualValues(t, 2, retries)
-	assert.EqualValues(t, 1, sumOf(t, rm, "palisade.rejected_calls"))
-}
-
-func sumOf(t *testing.T, rm metricdata.ResourceMetrics, name string) int64 {
-	t.Helper()
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			require.True(t, ok, "%s is an int64 sum", name)
-			var total int64
-			for _, dp := range sum.DataPoints {
-				total += dp.Value
-			}
-			return total
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	assert.EqualValues(t, 1, h.Total(t, "palisade.rejected_calls"))
 }
 
 func TestRetryBudgetRefusalReturnsTheResponse(t *testing.T) {

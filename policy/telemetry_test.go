@@ -10,63 +10,37 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
-type otelHarness struct {
-	reader *sdkmetric.ManualReader
-	spans  *tracetest.SpanRecorder
-	mp     *sdkmetric.MeterProvider
-	tp     *sdktrace.TracerProvider
-}
-
-func newHarness() *otelHarness {
-	h := &otelHarness{reader: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder()}
-	h.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))
-	h.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
-	return h
-}
-
-func (h *otelHarness) telemetry() *telemetry.Telemetry {
-	return telemetry.New(telemetry.WithMeterProvider(h.mp), telemetry.WithTracerProvider(h.tp))
-}
-
 // histogram returns the data points of the named histogram.
-func (h *otelHarness) histogram(t *testing.T, name string) []metricdata.HistogramDataPoint[float64] {
+func histogram(t *testing.T, h *oteltest.Harness, name string) []metricdata.HistogramDataPoint[float64] {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, h.reader.Collect(context.Background(), &rm))
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == name {
-				assert.Equal(t, telemetry.ScopeName, sm.Scope.Name)
-				assert.Equal(t, "s", m.Unit)
-				return m.Data.(metricdata.Histogram[float64]).DataPoints
-			}
-		}
+	m := h.Metric(t, name)
+	if m == nil {
+		return nil
 	}
-	return nil
+	assert.Equal(t, "s", m.Unit)
+	return m.Data.(metricdata.Histogram[float64]).DataPoints
 }
 
 func attrs(kvs ...attribute.KeyValue) attribute.Set { return attribute.NewSet(kvs...) }
 
 func TestPipelineSpanAndDurationOnSuccess(t *testing.T) {
-	h := newHarness()
-	p := policy.NewPipeline("users-api", passthrough{}).WithTelemetry(h.telemetry())
+	h := oteltest.New()
+	p := policy.NewPipeline("users-api", passthrough{}).WithTelemetry(h.Telemetry)
 	var inner trace.SpanContext
 	require.NoError(t, p.Execute(context.Background(), func(ctx context.Context) error {
 		inner = trace.SpanContextFromContext(ctx)
 		return nil
 	}))
 
-	spans := h.spans.Ended()
+	spans := h.Spans.Ended()
 	require.Len(t, spans, 1)
 	s := spans[0]
 	assert.Equal(t, "users-api", s.Name())
@@ -75,7 +49,7 @@ func TestPipelineSpanAndDurationOnSuccess(t *testing.T) {
 	assert.Contains(t, s.Attributes(), attribute.String("palisade.pipeline.name", "users-api"))
 	assert.Equal(t, s.SpanContext().SpanID(), inner.SpanID(), "fn runs inside the pipeline's span")
 
-	dps := h.histogram(t, "palisade.pipeline.duration")
+	dps := histogram(t, h, "palisade.pipeline.duration")
 	require.Len(t, dps, 1)
 	assert.Equal(t, attrs(attribute.String("palisade.pipeline.name", "users-api")), dps[0].Attributes)
 	assert.Equal(t, uint64(1), dps[0].Count)
@@ -83,14 +57,14 @@ func TestPipelineSpanAndDurationOnSuccess(t *testing.T) {
 }
 
 func TestPipelineSpanAndDurationOnFailure(t *testing.T) {
-	h := newHarness()
-	p := policy.NewPipeline("users-api", passthrough{}, passthrough{}).WithTelemetry(h.telemetry())
+	h := oteltest.New()
+	p := policy.NewPipeline("users-api", passthrough{}, passthrough{}).WithTelemetry(h.Telemetry)
 	err := p.Execute(context.Background(), func(context.Context) error { return rejection{} })
 	require.Error(t, err)
 	err = p.Execute(context.Background(), func(context.Context) error { return &customErr{"x"} })
 	require.Error(t, err)
 
-	spans := h.spans.Ended()
+	spans := h.Spans.Ended()
 	require.Len(t, spans, 2)
 	assert.Equal(t, codes.Error, spans[0].Status().Code)
 	assert.Equal(t, "rejected", spans[0].Status().Description)
@@ -98,7 +72,7 @@ func TestPipelineSpanAndDurationOnFailure(t *testing.T) {
 	assert.Contains(t, spans[1].Attributes(),
 		attribute.String("error.type", "*policy_test.customErr"))
 
-	dps := h.histogram(t, "palisade.pipeline.duration")
+	dps := histogram(t, h, "palisade.pipeline.duration")
 	got := map[attribute.Set]uint64{}
 	for _, dp := range dps {
 		got[dp.Attributes] = dp.Count
@@ -111,32 +85,32 @@ func TestPipelineSpanAndDurationOnFailure(t *testing.T) {
 }
 
 func TestPipelineSpanEndsWhenFunctionPanics(t *testing.T) {
-	h := newHarness()
-	p := policy.NewPipeline("p", passthrough{}).WithTelemetry(h.telemetry())
+	h := oteltest.New()
+	p := policy.NewPipeline("p", passthrough{}).WithTelemetry(h.Telemetry)
 	assert.PanicsWithValue(t, "kaboom", func() {
 		_ = p.Execute(context.Background(), func(context.Context) error { panic("kaboom") })
 	})
-	spans := h.spans.Ended()
+	spans := h.Spans.Ended()
 	require.Len(t, spans, 1)
 	assert.Equal(t, codes.Error, spans[0].Status().Code)
 	assert.Contains(t, spans[0].Attributes(), attribute.String("error.type", "panic"))
 }
 
 func TestWithTelemetryReturnsCopy(t *testing.T) {
-	h := newHarness()
+	h := oteltest.New()
 	orig := policy.NewPipeline("p").WithTelemetry(telemetry.Disabled())
-	withTel := orig.WithTelemetry(h.telemetry())
+	withTel := orig.WithTelemetry(h.Telemetry)
 	require.NoError(t, orig.Execute(context.Background(), func(context.Context) error { return nil }))
-	assert.Empty(t, h.spans.Ended(), "the original keeps its telemetry")
+	assert.Empty(t, h.Spans.Ended(), "the original keeps its telemetry")
 	require.NoError(t, withTel.Execute(context.Background(), func(context.Context) error { return nil }))
-	assert.Len(t, h.spans.Ended(), 1)
+	assert.Len(t, h.Spans.Ended(), 1)
 	assert.Equal(t, "p", withTel.Name())
 }
 
 func TestDisabledTelemetryRecordsNothing(t *testing.T) {
-	h := newHarness()
+	h := oteltest.New()
 	// A span in the caller's context stays the current span: no child is made.
-	ctx, parent := h.tp.Tracer("test").Start(context.Background(), "caller")
+	ctx, parent := h.TracerProvider.Tracer("test").Start(context.Background(), "caller")
 	p := policy.NewPipeline("p", passthrough{}).WithTelemetry(telemetry.Disabled())
 	var inner trace.SpanContext
 	err := p.Execute(ctx, func(ctx context.Context) error {
@@ -146,8 +120,8 @@ func TestDisabledTelemetryRecordsNothing(t *testing.T) {
 	require.EqualError(t, err, "x")
 	parent.End()
 	assert.Equal(t, parent.SpanContext().SpanID(), inner.SpanID())
-	assert.Len(t, h.spans.Ended(), 1)
-	assert.Nil(t, h.histogram(t, "palisade.pipeline.duration"))
+	assert.Len(t, h.Spans.Ended(), 1)
+	assert.Nil(t, histogram(t, h, "palisade.pipeline.duration"))
 }
 
 // TestDefaultTelemetryFollowsGlobalProviders sets the process's global
@@ -155,9 +129,9 @@ func TestDisabledTelemetryRecordsNothing(t *testing.T) {
 func TestDefaultTelemetryFollowsGlobalProviders(t *testing.T) {
 	before := policy.NewPipeline("built-before", passthrough{})
 
-	h := newHarness()
-	otel.SetMeterProvider(h.mp)
-	otel.SetTracerProvider(h.tp)
+	h := oteltest.New()
+	otel.SetMeterProvider(h.MeterProvider)
+	otel.SetTracerProvider(h.TracerProvider)
 	after := policy.NewPipeline("built-after", passthrough{})
 
 	ok := func(context.Context) error { return nil }
@@ -165,13 +139,13 @@ func TestDefaultTelemetryFollowsGlobalProviders(t *testing.T) {
 	require.NoError(t, after.Execute(context.Background(), ok))
 
 	names := map[string]bool{}
-	for _, dp := range h.histogram(t, "palisade.pipeline.duration") {
+	for _, dp := range histogram(t, h, "palisade.pipeline.duration") {
 		v, _ := dp.Attributes.Value("palisade.pipeline.name")
 		names[v.AsString()] = true
 	}
 	assert.Equal(t, map[string]bool{"built-before": true, "built-after": true}, names)
 	var spanNames []string
-	for _, s := range h.spans.Ended() {
+	for _, s := range h.Spans.Ended() {
 		spanNames = append(spanNames, s.Name())
 	}
 	assert.ElementsMatch(t, []string{"built-before", "built-after"}, spanNames)

@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/goleak"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
@@ -92,33 +92,17 @@ type fakeBreaker struct {
 	ratio float64
 }
 
-func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metrics {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	out := map[string]metricdata.Metrics{}
-	for _, sm := range rm.ScopeMetrics {
-		assert.Equal(t, telemetry.ScopeName, sm.Scope.Name)
-		assert.Equal(t, telemetry.Version, sm.Scope.Version)
-		for _, m := range sm.Metrics {
-			out[m.Name] = m
-		}
-	}
-	return out
-}
-
 func TestBreakerReporterObservesStateFromConstruction(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	tel := telemetry.New(telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	h := oteltest.New()
+	tel := h.Telemetry
 	b := &fakeBreaker{state: 0, ratio: 0.25}
 	r := telemetry.NewBreakerReporter(tel, "api", []string{"closed", "open"}, "circuit_open", b,
 		func(b *fakeBreaker) (int, float64) { return b.state, b.ratio })
 	require.NotNil(t, r)
 
 	status := func() map[string]int64 {
-		m := collect(t, reader)
 		got := map[string]int64{}
-		for _, dp := range m["palisade.breaker.status"].Data.(metricdata.Sum[int64]).DataPoints {
+		for _, dp := range h.Metric(t, "palisade.breaker.status").Data.(metricdata.Sum[int64]).DataPoints {
 			name, _ := dp.Attributes.Value("palisade.policy.name")
 			assert.Equal(t, "api", name.AsString())
 			st, _ := dp.Attributes.Value("palisade.breaker.state")
@@ -130,14 +114,12 @@ func TestBreakerReporterObservesStateFromConstruction(t *testing.T) {
 	b.state = 1
 	assert.Equal(t, map[string]int64{"closed": 0, "open": 1}, status())
 
-	m := collect(t, reader)
-	ratio := m["palisade.breaker.failure_ratio"].Data.(metricdata.Gauge[float64]).DataPoints
+	ratio := h.Metric(t, "palisade.breaker.failure_ratio").Data.(metricdata.Gauge[float64]).DataPoints
 	require.Len(t, ratio, 1)
 	assert.Equal(t, 0.25, ratio[0].Value)
 
 	r.StateChanged(context.Background(), 1, 0)
-	m = collect(t, reader)
-	tr := m["palisade.breaker.transitions"].Data.(metricdata.Sum[int64]).DataPoints
+	tr := h.Sum(t, "palisade.breaker.transitions")
 	require.Len(t, tr, 1)
 	assert.Equal(t, attribute.NewSet(
 		attribute.String("palisade.policy.name", "api"),
@@ -148,19 +130,17 @@ func TestBreakerReporterObservesStateFromConstruction(t *testing.T) {
 }
 
 func TestObservationEndsWhenPolicyIsUnreachable(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	tel := telemetry.New(telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	h := oteltest.New()
+	tel := h.Telemetry
 	func() {
 		b := &fakeBreaker{}
 		telemetry.NewBulkheadReporter(tel, "gone", "bulkhead_full", b,
 			func(*fakeBreaker) (int, int, int) { return 1, 2, 3 })
-		m := collect(t, reader)
-		require.Contains(t, m, "palisade.bulkhead.usage")
+		require.NotNil(t, h.Metric(t, "palisade.bulkhead.usage"))
 	}()
 	runtime.GC()
 	runtime.GC()
-	m := collect(t, reader)
-	if usage, ok := m["palisade.bulkhead.usage"]; ok {
+	if usage := h.Metric(t, "palisade.bulkhead.usage"); usage != nil {
 		assert.Empty(t, usage.Data.(metricdata.Sum[int64]).DataPoints,
 			"a collected bulkhead is no longer observed")
 	}

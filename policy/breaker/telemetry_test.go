@@ -10,60 +10,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.opentelemetry.io/otel/trace"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
-// otelHarness is a Telemetry reporting to an SDK meter provider read by
-// hand and a tracer provider whose spans are recorded.
-type otelHarness struct {
-	tel    *telemetry.Telemetry
-	reader *sdkmetric.ManualReader
-	spans  *tracetest.SpanRecorder
-	tracer trace.Tracer
-}
-
-func newHarness() *otelHarness {
-	reader := sdkmetric.NewManualReader()
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	return &otelHarness{
-		tel: telemetry.New(
-			telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
-			telemetry.WithTracerProvider(tp)),
-		reader: reader,
-		spans:  spans,
-		tracer: tp.Tracer("test"),
-	}
-}
-
-// collect returns the metrics named name, or nil if none was reported.
-func (h *otelHarness) collect(t *testing.T, name string) *metricdata.Metrics {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, h.reader.Collect(context.Background(), &rm))
-	for _, sm := range rm.ScopeMetrics {
-		assert.Equal(t, telemetry.ScopeName, sm.Scope.Name)
-		for i := range sm.Metrics {
-			if sm.Metrics[i].Name == name {
-				return &sm.Metrics[i]
-			}
-		}
-	}
-	return nil
-}
-
 // status returns palisade.breaker.status by state.
-func (h *otelHarness) status(t *testing.T) map[string]int64 {
+func status(t *testing.T, h *oteltest.Harness) map[string]int64 {
 	t.Helper()
-	m := h.collect(t, "palisade.breaker.status")
+	m := h.Metric(t, "palisade.breaker.status")
 	require.NotNil(t, m, "palisade.breaker.status reported")
 	assert.Equal(t, "1", m.Unit)
 	sum := m.Data.(metricdata.Sum[int64])
@@ -79,10 +37,10 @@ func (h *otelHarness) status(t *testing.T) map[string]int64 {
 }
 
 // transitions returns palisade.breaker.transitions by "previous->state".
-func (h *otelHarness) transitions(t *testing.T) map[string]int64 {
+func transitions(t *testing.T, h *oteltest.Harness) map[string]int64 {
 	t.Helper()
 	got := map[string]int64{}
-	m := h.collect(t, "palisade.breaker.transitions")
+	m := h.Metric(t, "palisade.breaker.transitions")
 	if m == nil {
 		return got
 	}
@@ -99,9 +57,9 @@ func (h *otelHarness) transitions(t *testing.T) map[string]int64 {
 	return got
 }
 
-func (h *otelHarness) failureRatio(t *testing.T) float64 {
+func failureRatio(t *testing.T, h *oteltest.Harness) float64 {
 	t.Helper()
-	m := h.collect(t, "palisade.breaker.failure_ratio")
+	m := h.Metric(t, "palisade.breaker.failure_ratio")
 	require.NotNil(t, m, "palisade.breaker.failure_ratio reported")
 	assert.Equal(t, "1", m.Unit)
 	gauge := m.Data.(metricdata.Gauge[float64])
@@ -110,43 +68,31 @@ func (h *otelHarness) failureRatio(t *testing.T) float64 {
 	return gauge.DataPoints[0].Value
 }
 
-// inSpan runs f with the context of a recording span, and returns the
-// ended span.
-func (h *otelHarness) inSpan(t *testing.T, f func(ctx context.Context)) sdktrace.ReadOnlySpan {
-	t.Helper()
-	ctx, span := h.tracer.Start(context.Background(), "call")
-	f(ctx)
-	span.End()
-	ended := h.spans.Ended()
-	require.NotEmpty(t, ended)
-	return ended[len(ended)-1]
-}
-
 func TestTelemetryStatusFromConstructionOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness()
-		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.tel, BreakDuration: time.Second})
-		assert.Equal(t, map[string]int64{"closed": 1, "open": 0, "half_open": 0, "isolated": 0}, h.status(t),
+		h := oteltest.New()
+		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry, BreakDuration: time.Second})
+		assert.Equal(t, map[string]int64{"closed": 1, "open": 0, "half_open": 0, "isolated": 0}, status(t, h),
 			"closed is reported before any call or transition")
-		assert.Zero(t, h.failureRatio(t))
+		assert.Zero(t, failureRatio(t, h))
 
 		run(t, b, 10, fail)
-		assert.Equal(t, map[string]int64{"closed": 0, "open": 1, "half_open": 0, "isolated": 0}, h.status(t))
+		assert.Equal(t, map[string]int64{"closed": 0, "open": 1, "half_open": 0, "isolated": 0}, status(t, h))
 		b.Isolate()
-		assert.Equal(t, map[string]int64{"closed": 0, "open": 0, "half_open": 0, "isolated": 1}, h.status(t))
+		assert.Equal(t, map[string]int64{"closed": 0, "open": 0, "half_open": 0, "isolated": 1}, status(t, h))
 		runtime.KeepAlive(b)
 	})
 }
 
 func TestTelemetryTransitions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness()
+		h := oteltest.New()
 		rec := &recorder{}
-		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.tel, ConsecutiveFailures: 1,
+		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry, ConsecutiveFailures: 1,
 			BreakDuration: time.Second, SuccessThreshold: 1, OnStateChange: rec.onChange})
-		assert.Empty(t, h.transitions(t))
+		assert.Empty(t, transitions(t, h))
 
-		span := h.inSpan(t, func(ctx context.Context) {
+		span := h.InSpan(t, func(ctx context.Context) {
 			assert.Same(t, errDown, b.Execute(ctx, fail))
 		})
 		require.Len(t, span.Events(), 1)
@@ -156,17 +102,17 @@ func TestTelemetryTransitions(t *testing.T) {
 			attribute.String("palisade.breaker.previous_state", "closed"),
 			attribute.String("palisade.breaker.state", "open"),
 		}, span.Events()[0].Attributes)
-		assert.Equal(t, map[string]int64{"closed->open": 1}, h.transitions(t))
+		assert.Equal(t, map[string]int64{"closed->open": 1}, transitions(t, h))
 
 		// The break ends: collection reports half-open but, not being a call,
 		// makes no transition and runs no callback.
 		time.Sleep(time.Second)
-		assert.Equal(t, int64(1), h.status(t)["half_open"])
-		assert.Equal(t, map[string]int64{"closed->open": 1}, h.transitions(t))
+		assert.Equal(t, int64(1), status(t, h)["half_open"])
+		assert.Equal(t, map[string]int64{"closed->open": 1}, transitions(t, h))
 		assert.Equal(t, []string{"closed->open"}, rec.got)
 
 		// The next call observes it, in its span, then closes the breaker.
-		span = h.inSpan(t, func(ctx context.Context) {
+		span = h.InSpan(t, func(ctx context.Context) {
 			require.NoError(t, b.Execute(ctx, ok))
 		})
 		var events []string
@@ -178,26 +124,26 @@ func TestTelemetryTransitions(t *testing.T) {
 			events = append(events, prev.AsString()+"->"+state.AsString())
 		}
 		assert.Equal(t, []string{"open->half_open", "half_open->closed"}, events)
-		assert.Equal(t, map[string]int64{"closed->open": 1, "open->half_open": 1, "half_open->closed": 1}, h.transitions(t))
+		assert.Equal(t, map[string]int64{"closed->open": 1, "open->half_open": 1, "half_open->closed": 1}, transitions(t, h))
 		assert.Equal(t, []string{"closed->open", "open->half_open", "half_open->closed"}, rec.got)
 
 		// State observes the end of a break too, without a span.
 		run(t, b, 1, fail)
 		time.Sleep(time.Second)
 		assert.Equal(t, breaker.HalfOpen, b.State())
-		assert.Equal(t, int64(2), h.transitions(t)["open->half_open"])
+		assert.Equal(t, int64(2), transitions(t, h)["open->half_open"])
 		runtime.KeepAlive(b)
 	})
 }
 
 func TestTelemetryRejections(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness()
-		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.tel, ConsecutiveFailures: 1})
-		assert.Nil(t, h.collect(t, "palisade.rejected_calls"))
+		h := oteltest.New()
+		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry, ConsecutiveFailures: 1})
+		assert.Nil(t, h.Metric(t, "palisade.rejected_calls"))
 		run(t, b, 1, fail)
 
-		span := h.inSpan(t, func(ctx context.Context) {
+		span := h.InSpan(t, func(ctx context.Context) {
 			assert.ErrorIs(t, b.Execute(ctx, ok), breaker.ErrOpen)
 		})
 		attrs := []attribute.KeyValue{
@@ -212,14 +158,14 @@ func TestTelemetryRejections(t *testing.T) {
 		b.Isolate()
 		_, err := b.Allow()
 		require.ErrorIs(t, err, breaker.ErrOpen)
-		span = h.inSpan(t, func(ctx context.Context) {
+		span = h.InSpan(t, func(ctx context.Context) {
 			_, err := b.AllowContext(ctx)
 			require.ErrorIs(t, err, breaker.ErrOpen)
 		})
 		require.Len(t, span.Events(), 1, "AllowContext reports on the caller's span")
 		assert.Equal(t, "palisade.rejected", span.Events()[0].Name)
 
-		m := h.collect(t, "palisade.rejected_calls")
+		m := h.Metric(t, "palisade.rejected_calls")
 		require.NotNil(t, m)
 		assert.Equal(t, "{call}", m.Unit)
 		sum := m.Data.(metricdata.Sum[int64])
@@ -230,35 +176,35 @@ func TestTelemetryRejections(t *testing.T) {
 }
 
 func TestTelemetryFailureRatio(t *testing.T) {
-	h := newHarness()
-	b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.tel, WindowSize: 4, MinimumThroughput: 4, FailureRatio: 1})
+	h := oteltest.New()
+	b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry, WindowSize: 4, MinimumThroughput: 4, FailureRatio: 1})
 	run(t, b, 1, ok)
 	run(t, b, 3, fail)
-	assert.Equal(t, 0.75, h.failureRatio(t))
+	assert.Equal(t, 0.75, failureRatio(t, h))
 	run(t, b, 2, ok) // replace the oldest two: the success and a failure
-	assert.Equal(t, 0.5, h.failureRatio(t))
+	assert.Equal(t, 0.5, failureRatio(t, h))
 	runtime.KeepAlive(b)
 }
 
 func TestTelemetryFailureRatioOfATimeWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness()
-		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.tel, WindowDuration: time.Minute})
+		h := oteltest.New()
+		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry, WindowDuration: time.Minute})
 		run(t, b, 3, ok)
 		run(t, b, 1, fail)
-		assert.Equal(t, 0.25, h.failureRatio(t))
+		assert.Equal(t, 0.25, failureRatio(t, h))
 		time.Sleep(time.Minute)
-		assert.Zero(t, h.failureRatio(t), "forgotten")
+		assert.Zero(t, failureRatio(t, h), "forgotten")
 		runtime.KeepAlive(b)
 	})
 }
 
 func TestTelemetryRecordsNothingPerSuccess(t *testing.T) {
 	for _, cfg := range []breaker.Config{{}, {WindowDuration: time.Minute}, {SlowCallDuration: time.Minute}} {
-		h := newHarness()
-		cfg.Name, cfg.Telemetry = "db", h.tel
+		h := oteltest.New()
+		cfg.Name, cfg.Telemetry = "db", h.Telemetry
 		b := breaker.Must(cfg)
-		span := h.inSpan(t, func(ctx context.Context) {
+		span := h.InSpan(t, func(ctx context.Context) {
 			for range 100 {
 				require.NoError(t, b.Execute(ctx, ok))
 			}
@@ -267,19 +213,19 @@ func TestTelemetryRecordsNothingPerSuccess(t *testing.T) {
 			p.Done(nil)
 		})
 		assert.Empty(t, span.Events())
-		assert.Nil(t, h.collect(t, "palisade.rejected_calls"))
-		assert.Empty(t, h.transitions(t))
+		assert.Nil(t, h.Metric(t, "palisade.rejected_calls"))
+		assert.Empty(t, transitions(t, h))
 		runtime.KeepAlive(b)
 	}
 }
 
 func TestTelemetryInAPipelineSpan(t *testing.T) {
-	h := newHarness()
-	b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.tel, ConsecutiveFailures: 1})
-	p := policy.NewPipeline("users", b).WithTelemetry(h.tel)
+	h := oteltest.New()
+	b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry, ConsecutiveFailures: 1})
+	p := policy.NewPipeline("users", b).WithTelemetry(h.Telemetry)
 	_ = p.Execute(context.Background(), fail)
 	_ = p.Execute(context.Background(), ok)
-	ended := h.spans.Ended()
+	ended := h.Spans.Ended()
 	require.Len(t, ended, 2)
 	require.Len(t, ended[0].Events(), 1)
 	assert.Equal(t, "palisade.breaker.state_change", ended[0].Events()[0].Name)
@@ -289,9 +235,9 @@ func TestTelemetryInAPipelineSpan(t *testing.T) {
 }
 
 func TestDisabledTelemetryReportsNothing(t *testing.T) {
-	h := newHarness()
+	h := oteltest.New()
 	b := breaker.Must(breaker.Config{Telemetry: telemetry.Disabled(), ConsecutiveFailures: 1})
-	span := h.inSpan(t, func(ctx context.Context) {
+	span := h.InSpan(t, func(ctx context.Context) {
 		_ = b.Execute(ctx, fail)
 		_ = b.Execute(ctx, ok)
 	})

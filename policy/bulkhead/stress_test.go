@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 )
 
@@ -41,9 +42,9 @@ func stress(t *testing.T, cfg bulkhead.Config) {
 	if testing.Short() {
 		t.Skip("stress test")
 	}
-	h := newOTel(t)
+	h := oteltest.New()
 	cfg.Name = "stress"
-	cfg.Telemetry = h.tel
+	cfg.Telemetry = h.Telemetry
 	b := bulkhead.Must(cfg)
 
 	var (
@@ -113,7 +114,7 @@ func stress(t *testing.T, cfg bulkhead.Config) {
 	assert.Equal(t, 0, b.InFlight())
 	assert.Equal(t, 0, b.Queued())
 	if full.Load() > 0 {
-		assert.Equal(t, full.Load(), h.value(t, "palisade.rejected_calls",
+		assert.Equal(t, full.Load(), value(t, h, "palisade.rejected_calls",
 			attribute.String("palisade.policy.type", "bulkhead"),
 			attribute.String("palisade.policy.name", "stress"),
 			attribute.String("error.type", "bulkhead_full")), "every ErrFull reported once")

@@ -8,63 +8,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
-
-type otelHarness struct {
-	reader *sdkmetric.ManualReader
-	spans  *tracetest.SpanRecorder
-	tp     *sdktrace.TracerProvider
-	tel    *telemetry.Telemetry
-}
-
-func newHarness(t *testing.T) *otelHarness {
-	t.Helper()
-	h := &otelHarness{reader: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder()}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))
-	h.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
-	t.Cleanup(func() {
-		_ = mp.Shutdown(context.Background())
-		_ = h.tp.Shutdown(context.Background())
-	})
-	h.tel = telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithTracerProvider(h.tp))
-	return h
-}
-
-// sum returns the data points of the Int64 sum called name.
-func (h *otelHarness) sum(t *testing.T, name string) []metricdata.DataPoint[int64] {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, h.reader.Collect(context.Background(), &rm))
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == name {
-				s, ok := m.Data.(metricdata.Sum[int64])
-				require.True(t, ok, "%s is an int64 sum", name)
-				return s.DataPoints
-			}
-		}
-	}
-	return nil
-}
-
-// inSpan runs fn within a span called "caller" and returns the ended span.
-func (h *otelHarness) inSpan(t *testing.T, fn func(ctx context.Context)) sdktrace.ReadOnlySpan {
-	t.Helper()
-	ctx, span := h.tp.Tracer("test").Start(t.Context(), "caller")
-	fn(ctx)
-	span.End()
-	ended := h.spans.Ended()
-	require.NotEmpty(t, ended)
-	return ended[len(ended)-1]
-}
 
 func attrs(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {
 	m := make(map[attribute.Key]attribute.Value, len(kvs))
@@ -75,20 +24,20 @@ func attrs(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {
 }
 
 func TestTelemetryRetries(t *testing.T) {
-	h := newHarness(t)
+	h := oteltest.New()
 	r := retry.Must(retry.Config{
 		Name:        "users",
 		MaxAttempts: 3,
 		BackOff:     constant(time.Millisecond),
-		Telemetry:   h.tel,
+		Telemetry:   h.Telemetry,
 	})
-	span := h.inSpan(t, func(ctx context.Context) {
+	span := h.InSpan(t, func(ctx context.Context) {
 		rec := &recorder{errs: []error{errBoom, hintError{after: 20 * time.Millisecond}}}
 		require.NoError(t, r.Execute(ctx, rec.fn))
 	})
 
 	// palisade.retry.retries counts the two retries, by policy name.
-	points := h.sum(t, "palisade.retry.retries")
+	points := h.Sum(t, "palisade.retry.retries")
 	require.Len(t, points, 1)
 	assert.EqualValues(t, 2, points[0].Value)
 	assert.Equal(t, attribute.NewSet(attribute.String("palisade.policy.name", "users")), points[0].Attributes)
@@ -121,31 +70,31 @@ func TestTelemetryRetries(t *testing.T) {
 	assert.Equal(t, int64(3), attrs(span.Attributes())["palisade.retry.attempts"].AsInt64())
 
 	// Nothing was rejected.
-	assert.Empty(t, h.sum(t, "palisade.rejected_calls"))
+	assert.Empty(t, h.Sum(t, "palisade.rejected_calls"))
 }
 
 func TestTelemetrySingleAttempt(t *testing.T) {
-	h := newHarness(t)
-	r := retry.Must(retry.Config{MaxAttempts: 3, ShouldRetry: func(error) bool { return false }, Telemetry: h.tel})
+	h := oteltest.New()
+	r := retry.Must(retry.Config{MaxAttempts: 3, ShouldRetry: func(error) bool { return false }, Telemetry: h.Telemetry})
 	for _, fn := range []policy.Func{
 		func(context.Context) error { return nil },
 		func(context.Context) error { return errBoom }, // not retried
 	} {
-		span := h.inSpan(t, func(ctx context.Context) { _ = r.Execute(ctx, fn) })
+		span := h.InSpan(t, func(ctx context.Context) { _ = r.Execute(ctx, fn) })
 		assert.Empty(t, span.Events())
 		assert.NotContains(t, attrs(span.Attributes()), attribute.Key("palisade.retry.attempts"))
 	}
-	assert.Empty(t, h.sum(t, "palisade.retry.retries"))
+	assert.Empty(t, h.Sum(t, "palisade.retry.retries"))
 }
 
 func TestTelemetryAttemptsOnPipelineSpan(t *testing.T) {
-	h := newHarness(t)
-	r := retry.Must(retry.Config{MaxAttempts: 4, BackOff: zero, Telemetry: h.tel})
-	p := policy.NewPipeline("users-api", r).WithTelemetry(h.tel)
+	h := oteltest.New()
+	r := retry.Must(retry.Config{MaxAttempts: 4, BackOff: zero, Telemetry: h.Telemetry})
+	p := policy.NewPipeline("users-api", r).WithTelemetry(h.Telemetry)
 	err := p.Execute(t.Context(), failing(10).fn)
 	require.ErrorIs(t, err, retry.ErrExhausted)
 
-	ended := h.spans.Ended()
+	ended := h.Spans.Ended()
 	require.Len(t, ended, 1)
 	span := ended[0]
 	assert.Equal(t, "users-api", span.Name())
@@ -156,19 +105,19 @@ func TestTelemetryAttemptsOnPipelineSpan(t *testing.T) {
 }
 
 func TestTelemetryBudgetRejection(t *testing.T) {
-	h := newHarness(t)
+	h := oteltest.New()
 	r := retry.Must(retry.Config{
 		Name:        "users",
 		MaxAttempts: retry.Unlimited,
 		BackOff:     zero,
 		Budget:      retry.MustBudget(retry.BudgetConfig{MinRetries: 1}),
-		Telemetry:   h.tel,
+		Telemetry:   h.Telemetry,
 	})
-	span := h.inSpan(t, func(ctx context.Context) {
+	span := h.InSpan(t, func(ctx context.Context) {
 		require.ErrorIs(t, r.Execute(ctx, failing(10).fn), retry.ErrBudgetExhausted)
 	})
 
-	points := h.sum(t, "palisade.rejected_calls")
+	points := h.Sum(t, "palisade.rejected_calls")
 	require.Len(t, points, 1)
 	assert.EqualValues(t, 1, points[0].Value)
 	want := attribute.NewSet(
@@ -188,7 +137,7 @@ func TestTelemetryBudgetRejection(t *testing.T) {
 	assert.Equal(t, []string{"palisade.retry", "palisade.rejected"}, names)
 	assert.Equal(t, int64(2), attrs(span.Attributes())["palisade.retry.attempts"].AsInt64())
 
-	retried := h.sum(t, "palisade.retry.retries")
+	retried := h.Sum(t, "palisade.retry.retries")
 	require.Len(t, retried, 1)
 	assert.EqualValues(t, 1, retried[0].Value, "the denied retry is not counted as a retry")
 }

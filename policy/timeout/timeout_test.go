@@ -10,12 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/timeout"
 	"github.com/palisade-go/palisade/telemetry"
@@ -178,25 +176,14 @@ func TestConfigValidation(t *testing.T) {
 
 func TestTelemetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reader := sdkmetric.NewManualReader()
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		spans := tracetest.NewSpanRecorder()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-		tel := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithTracerProvider(tp))
-
-		to := timeout.Must(timeout.Config{Name: "db-query", Duration: time.Second, Telemetry: tel})
-		p := policy.NewPipeline("users", to).WithTelemetry(tel)
+		h := oteltest.New()
+		to := timeout.Must(timeout.Config{Name: "db-query", Duration: time.Second, Telemetry: h.Telemetry})
+		p := policy.NewPipeline("users", to).WithTelemetry(h.Telemetry)
 		require.Error(t, p.Execute(context.Background(), waitForCtx))
 		require.NoError(t, p.Execute(context.Background(), func(context.Context) error { return nil }))
 
-		var rm metricdata.ResourceMetrics
-		require.NoError(t, reader.Collect(context.Background(), &rm))
-		var found bool
-		for _, m := range rm.ScopeMetrics[0].Metrics {
-			if m.Name != "palisade.timeout.timeouts" {
-				continue
-			}
-			found = true
+		m := h.Metric(t, "palisade.timeout.timeouts")
+		if assert.NotNil(t, m, "palisade.timeout.timeouts recorded") {
 			assert.Equal(t, "{timeout}", m.Unit)
 			sum := m.Data.(metricdata.Sum[int64])
 			assert.True(t, sum.IsMonotonic)
@@ -204,9 +191,8 @@ func TestTelemetry(t *testing.T) {
 			assert.Equal(t, int64(1), sum.DataPoints[0].Value)
 			assert.Equal(t, attribute.NewSet(attribute.String("palisade.policy.name", "db-query")), sum.DataPoints[0].Attributes)
 		}
-		assert.True(t, found, "palisade.timeout.timeouts recorded")
 
-		ended := spans.Ended()
+		ended := h.Spans.Ended()
 		require.Len(t, ended, 2)
 		events := ended[0].Events()
 		require.Len(t, events, 1)
