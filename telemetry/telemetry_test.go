@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -154,4 +155,19 @@ func TestPipelineWithNoopTracerKeepsCallersSpan(t *testing.T) {
 		assert.Equal(t, parent, trace.SpanContextFromContext(ctx))
 		call.End(ctx, errors.New("x"))
 	}
+}
+
+// No global tracer provider is set in this package's tests: a pipeline
+// reporting to the globals then starts no span, and the caller's span stays
+// current (what a non-recording child would carry anyway).
+func TestPipelineStartsNoSpanWhileGlobalTracerUnset(t *testing.T) {
+	h := oteltest.New()
+	h.InSpan(t, func(ctx context.Context) {
+		callCtx, call := telemetry.Default().Pipeline("p").Start(ctx)
+		assert.Equal(t, trace.SpanFromContext(ctx), trace.SpanFromContext(callCtx))
+		call.End(callCtx, errors.New("x"))
+		assert.True(t, trace.SpanFromContext(ctx).IsRecording(), "the caller's span is not ended by the pipeline")
+	})
+	require.Len(t, h.Spans.Ended(), 1, "only the caller's span")
+	assert.Equal(t, codes.Unset, h.Spans.Ended()[0].Status().Code, "the pipeline's outcome is not written on the caller's span")
 }
