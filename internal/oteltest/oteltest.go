@@ -119,3 +119,14 @@ func (h *Harness) InSpan(t testing.TB, fn func(ctx context.Context)) sdktrace.Re
 	}
 	return ended[len(ended)-1]
 }
+
+// Count is Total for a sum that may not have been reported yet: it returns 0
+// for one that has not.
+func (h *Harness) Count(t testing.TB, name string) int64 {
+	t.Helper()
+	var total int64
+	for _, dp := range h.Sum(t, name) {
+		total += dp.Value
+	}
+	return total
+}

@@ -8,33 +8,11 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
-
-// mxCount returns the value of the named counter, summed over its
-// attribute sets.
-func mxCount(t *testing.T, reader *sdkmetric.ManualReader, name string) int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
-				for _, dp := range s.DataPoints {
-					n += dp.Value
-				}
-			}
-		}
-	}
-	return n
-}
 
 // panickingBackOff panics when first asked for a delay, then gives none.
 type panickingBackOff struct{ once func(any) }
@@ -182,8 +160,8 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			panicked = false
 			synctest.Test(t, func(t *testing.T) {
-				reader := sdkmetric.NewManualReader()
-				tel := telemetry.New(telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+				h := oteltest.New()
+				tel := h.Telemetry
 				cfg := retry.Config{
 					MaxAttempts: 3,
 					BackOff:     constant(delay),
@@ -234,10 +212,10 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				if attempts != r.attempts || elapsed != r.elapsed {
 					t.Fatalf("%d attempts in %v, want %d in %v", attempts, elapsed, r.attempts, r.elapsed)
 				}
-				if n := mxCount(t, reader, "palisade.retry.retries"); n != r.retries {
+				if n := h.Count(t, "palisade.retry.retries"); n != r.retries {
 					t.Fatalf("palisade.retry.retries = %d, want %d", n, r.retries)
 				}
-				if n := mxCount(t, reader, "palisade.rejected_calls"); n != 0 {
+				if n := h.Count(t, "palisade.rejected_calls"); n != 0 {
 					t.Fatalf("palisade.rejected_calls = %d, want 0", n)
 				}
 

@@ -7,34 +7,10 @@ import (
 	"testing/synctest"
 	"time"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/timeout"
-	"github.com/palisade-go/palisade/telemetry"
 )
-
-// mxCount returns the value of the named counter, summed over its
-// attribute sets.
-func mxCount(t *testing.T, reader *sdkmetric.ManualReader, name string) int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
-				for _, dp := range s.DataPoints {
-					n += dp.Value
-				}
-			}
-		}
-	}
-	return n
-}
 
 // TestPanicCancelTimeoutMatrix makes a call through a Timeout of 1s panic,
 // be cancelled by its caller or reach a deadline — its caller's or the
@@ -176,8 +152,8 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 			// a race between them shows.
 			for range 50 {
 				synctest.Test(t, func(t *testing.T) {
-					reader := sdkmetric.NewManualReader()
-					tel := telemetry.New(telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+					h := oteltest.New()
+					tel := h.Telemetry
 					to := timeout.Must(timeout.Config{Duration: time.Second, Telemetry: tel})
 
 					var fnCtx context.Context
@@ -215,7 +191,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 					if fnCtx != nil && fnCtx.Err() == nil {
 						t.Fatal("fn's context is still live after Execute returned: the policy's timer was not released")
 					}
-					if n := mxCount(t, reader, "palisade.timeout.timeouts"); n != r.recorded {
+					if n := h.Count(t, "palisade.timeout.timeouts"); n != r.recorded {
 						t.Fatalf("palisade.timeout.timeouts = %d, want %d", n, r.recorded)
 					}
 				})
