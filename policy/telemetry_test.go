@@ -124,9 +124,16 @@ func TestDisabledTelemetryRecordsNothing(t *testing.T) {
 	assert.Nil(t, histogram(t, h, "palisade.pipeline.duration"))
 }
 
+// globalsSet records that this process has set the global providers.
+var globalsSet bool
+
 // TestDefaultTelemetryFollowsGlobalProviders sets the process's global
 // providers, so it is the only test in this package that does.
 func TestDefaultTelemetryFollowsGlobalProviders(t *testing.T) {
+	if globalsSet {
+		t.Skip("OpenTelemetry's global delegation happens once per process: run with -count=1")
+	}
+	globalsSet = true
 	before := policy.NewPipeline("built-before", passthrough{})
 
 	h := oteltest.New()
