@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/palisade-go/palisade/policy"
 )
 
@@ -175,3 +177,19 @@ func (c *closeTracker) isClosed() bool {
 	defer c.mu.Unlock()
 	return c.closed
 }
+
+// newGet returns a GET request to a host no test resolves: the bases under
+// test answer it without a network.
+func newGet(t testing.TB) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
+	require.NoError(t, err)
+	return req
+}
+
+// swallowErrors is a fallback-like policy: it runs the call once and reports
+// success whatever happened.
+var swallowErrors = policyFunc(func(ctx context.Context, fn policy.Func) error {
+	_ = fn(ctx)
+	return nil
+})

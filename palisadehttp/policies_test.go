@@ -38,8 +38,7 @@ func TestRetryWaitsRetryAfter(t *testing.T) {
 		}}
 		r := retry.Must(retry.Config{BackOff: noDelay, Telemetry: telemetry.Disabled()})
 		tr := &palisadehttp.Transport{Base: base, Policy: r}
-		req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
-		require.NoError(t, err)
+		req := newGet(t)
 
 		start := time.Now()
 		resp, err := tr.RoundTrip(req)
@@ -59,8 +58,7 @@ func TestRetryWaitsRetryAfterDate(t *testing.T) {
 		}}
 		r := retry.Must(retry.Config{BackOff: noDelay, Telemetry: telemetry.Disabled()})
 		tr := &palisadehttp.Transport{Base: base, Policy: r}
-		req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
-		require.NoError(t, err)
+		req := newGet(t)
 
 		start := time.Now()
 		resp, err := tr.RoundTrip(req)

@@ -201,8 +201,7 @@ func TestFailureReachesPolicyAsStatusError(t *testing.T) {
 		return got
 	})
 	tr := &palisadehttp.Transport{Base: base, Policy: p}
-	req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
-	require.NoError(t, err)
+	req := newGet(t)
 
 	resp, err := tr.RoundTrip(req)
 	require.NoError(t, err)
@@ -241,8 +240,7 @@ func TestIsFailure(t *testing.T) {
 			var got error
 			p := policyFunc(func(ctx context.Context, fn policy.Func) error { got = fn(ctx); return got })
 			tr := &palisadehttp.Transport{Base: base, Policy: p, IsFailure: tt.isFailure}
-			req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
-			require.NoError(t, err)
+			req := newGet(t)
 			resp, err := tr.RoundTrip(req)
 			require.NoError(t, err)
 			resp.Body.Close()
@@ -345,8 +343,7 @@ func TestAttemptContextReachesTheRequest(t *testing.T) {
 		return fn(ctx)
 	})
 	tr := &palisadehttp.Transport{Base: base, Policy: p}
-	req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
-	require.NoError(t, err)
+	req := newGet(t)
 
 	resp, err := tr.RoundTrip(req)
 	require.NoError(t, err)
@@ -440,13 +437,8 @@ func TestFallbackAcceptingAFailureGetsTheResponse(t *testing.T) {
 	base := &fakeBase{responses: []func(*http.Request) (*http.Response, error){
 		respond(http.StatusServiceUnavailable, nil, "down"),
 	}}
-	swallow := policyFunc(func(ctx context.Context, fn policy.Func) error {
-		fn(ctx)
-		return nil
-	})
-	tr := &palisadehttp.Transport{Base: base, Policy: swallow}
-	req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
-	require.NoError(t, err)
+	tr := &palisadehttp.Transport{Base: base, Policy: swallowErrors}
+	req := newGet(t)
 
 	resp, err := tr.RoundTrip(req)
 	require.NoError(t, err)
@@ -459,13 +451,8 @@ func TestPolicySuccessWithoutResponseIsAnError(t *testing.T) {
 	base := &fakeBase{responses: []func(*http.Request) (*http.Response, error){
 		func(*http.Request) (*http.Response, error) { return nil, errNet },
 	}}
-	swallow := policyFunc(func(ctx context.Context, fn policy.Func) error {
-		fn(ctx)
-		return nil
-	})
-	tr := &palisadehttp.Transport{Base: base, Policy: swallow}
-	req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
-	require.NoError(t, err)
+	tr := &palisadehttp.Transport{Base: base, Policy: swallowErrors}
+	req := newGet(t)
 
 	resp, err := tr.RoundTrip(req)
 	assert.Nil(t, resp)
