@@ -15,6 +15,10 @@ const (
 	// Config.MaxAttempts is 0.
 	DefaultMaxAttempts = 3
 
+	// DefaultMaxRetryAfter is the longest hint a retry waits for when
+	// Config.MaxRetryAfter is 0.
+	DefaultMaxRetryAfter = time.Second
+
 	// Unlimited, as Config.MaxAttempts, lets a call be attempted until it
 	// succeeds, its error is not retried, its backoff stops, its
 	// MaxDuration passes, its budget runs out or its context ends.
@@ -55,8 +59,20 @@ type Config struct {
 	// MaxDuration, when > 0, bounds the time from the start of a call's first
 	// attempt to the start of its last: a retry whose delay would end later
 	// than MaxDuration after the first attempt started is not scheduled, and
-	// the call ends at once as exhausted. Zero means no bound.
+	// the call ends at once as exhausted. Zero means no bound. The caller's
+	// deadline bounds it the same way: no wait starts that would end at or
+	// after ctx's deadline.
 	MaxDuration time.Duration
+
+	// MaxRetryAfter is the longest hint (policy.RetryAfter of the failed
+	// attempt's error: an open breaker's remaining break, an HTTP
+	// Retry-After) that a retry waits for. A failed attempt whose hint is
+	// longer ends the call at once with its error unchanged, so that a retry
+	// around an open breaker returns breaker.ErrOpen at once rather than
+	// sleeping through the break. Zero means [DefaultMaxRetryAfter] (1s);
+	// negative is an error. Raise it to honour servers that ask for longer
+	// waits; a caller's deadline and MaxDuration still apply.
+	MaxRetryAfter time.Duration
 
 	// ShouldRetry reports whether a failed attempt's error may be retried;
 	// when it returns false the error comes back unchanged. Nil retries
@@ -111,6 +127,12 @@ func (cfg Config) validate() (Config, error) {
 	}
 	if cfg.MaxDuration < 0 {
 		return cfg, fmt.Errorf("palisade/retry: Config.MaxDuration must be >= 0, got %v", cfg.MaxDuration)
+	}
+	switch {
+	case cfg.MaxRetryAfter == 0:
+		cfg.MaxRetryAfter = DefaultMaxRetryAfter
+	case cfg.MaxRetryAfter < 0:
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxRetryAfter must be >= 0, got %v", cfg.MaxRetryAfter)
 	}
 	if cfg.BackOff == nil {
 		cfg.BackOff = DefaultBackOff

@@ -21,22 +21,33 @@
 //
 //	delay = max(NextBackOff(), policy.RetryAfter(err))
 //
-// With Config.MaxDuration set, a retry whose delay would end more than
-// MaxDuration after the first attempt started is never scheduled: the call
-// ends at once, as exhausted, rather than sleeping through a wait it cannot
-// use. Then the [Budget], if any, must allow the retry, or the call ends
-// with a *[BudgetExhaustedError], a rejection. Config.OnRetry and the
-// telemetry are told, the policy waits the delay — or returns the context's
-// error as soon as the context ends — and runs the next attempt.
+// A hint longer than Config.MaxRetryAfter (1s by default) is not waited
+// for: the call ends at once with the error unchanged. This is what makes a
+// retry around an open breaker return breaker.ErrOpen at once rather than
+// sleep through a 30s break, and what keeps a hostile Retry-After from
+// parking the caller.
+//
+// No wait is started that cannot end in time to be of use: one that would
+// end at or after the caller's deadline, or more than Config.MaxDuration
+// after the first attempt started, ends the call at once, as exhausted,
+// rather than as the context's DeadlineExceeded later. Delays are compared
+// with the time left, never added to a time, so a delay of any size (a hint
+// of math.MaxInt64 included) is merely too long. Then the [Budget], if any,
+// must allow the retry, or the call ends with a *[BudgetExhaustedError], a
+// rejection. Config.OnRetry and the telemetry are told, the policy waits the
+// delay — or returns the context's error as soon as the context ends — and,
+// if the context has still not ended (a zero delay included), runs the next
+// attempt.
 //
 // # Errors
 //
 // A call's result is, depending on why it stopped: nil; the function's error
 // unchanged (not retryable, or the caller's context ended); the inner error
-// of a permanent error; an *[ExhaustedError] matching [ErrExhausted] and the
+// of a permanent error; the error unchanged when its hint is longer than
+// MaxRetryAfter; an *[ExhaustedError] matching [ErrExhausted] and the
 // last error; a *[BudgetExhaustedError] matching [ErrBudgetExhausted],
 // policy.ErrRejected and the last error; or the context's error when it
-// ended during a delay. A panic in the function is never retried.
+// ended during a delay or before the next attempt. A panic in the function is never retried.
 //
 // # Attempts
 //

@@ -81,19 +81,21 @@ func (e *tooManyRequests) Error() string             { return "429 Too Many Requ
 func (e *tooManyRequests) RetryAfter() time.Duration { return e.retryAfter }
 
 func Example_retryAfter() {
-	// The server asks for a minute; the call may take 10s in all. Rather
-	// than sleep through a wait it cannot use, the retry gives up at once.
-	r := retry.Must(retry.Config{MaxDuration: 10 * time.Second, Telemetry: telemetry.Disabled()})
+	// The server asks for a minute, longer than the retry waits for a hint
+	// (Config.MaxRetryAfter, 1s by default). Rather than sleep through it,
+	// the retry returns the server's answer at once, hint included, for the
+	// caller to decide.
+	r := retry.Must(retry.Config{Telemetry: telemetry.Disabled()})
 	start := time.Now()
 	err := r.Execute(context.Background(), func(context.Context) error {
 		return &tooManyRequests{retryAfter: time.Minute}
 	})
 	hint, _ := policy.RetryAfter(err)
 	fmt.Println(err)
-	fmt.Println("retry after:", hint, "waited:", time.Since(start) < time.Second)
+	fmt.Println("retry after:", hint, "returned at once:", time.Since(start) < time.Second)
 	// Output:
-	// palisade/retry: gave up after 1 attempts: 429 Too Many Requests
-	// retry after: 1m0s waited: true
+	// 429 Too Many Requests
+	// retry after: 1m0s returned at once: true
 }
 
 func ExampleBudget() {

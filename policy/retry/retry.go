@@ -18,6 +18,7 @@ type Retry struct {
 	maxAttempts int // -1: unlimited
 	backOff     func() backoff.BackOff
 	maxDuration time.Duration
+	maxHint     time.Duration
 	shouldRetry func(error) bool
 	onRetry     func(int, error, time.Duration)
 	budget      *Budget
@@ -36,6 +37,7 @@ func New(cfg Config) (*Retry, error) {
 		maxAttempts: cfg.MaxAttempts,
 		backOff:     cfg.BackOff,
 		maxDuration: cfg.MaxDuration,
+		maxHint:     cfg.MaxRetryAfter,
 		shouldRetry: cfg.ShouldRetry,
 		onRetry:     cfg.OnRetry,
 		budget:      cfg.Budget,
@@ -111,16 +113,27 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 
 		if b == nil {
 			b = r.backOff()
+			if b == nil {
+				panic("palisade/retry: Config.BackOff returned a nil backoff.BackOff")
+			}
 			b.Reset()
 		}
 		delay := b.NextBackOff()
 		if delay == backoff.Stop {
 			return &ExhaustedError{Attempts: attempt, Err: err}
 		}
-		if hint, ok := policy.RetryAfter(err); ok && hint > delay {
-			delay = hint
+		if delay < 0 {
+			delay = 0
 		}
-		if r.maxDuration > 0 && time.Since(start)+delay > r.maxDuration {
+		if hint, ok := policy.RetryAfter(err); ok {
+			if hint > r.maxHint {
+				// Not worth waiting for (an open breaker's whole break, a
+				// server's "come back in an hour"): the caller hears it now.
+				return err
+			}
+			delay = max(delay, hint)
+		}
+		if !r.canWait(ctx, start, delay) {
 			return &ExhaustedError{Attempts: attempt, Err: err}
 		}
 		if r.budget != nil && !r.budget.allowRetry() {
@@ -146,11 +159,31 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 			}
 		}
 
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			// Ended after the check above (in OnRetry, say) with no wait to
+			// notice it: the caller gave up, so no attempt runs.
+			return ctxErr
+		}
 		attempt++
 		if err = fn(&attemptContext{Context: ctx, attempt: attempt}); err == nil {
 			return nil
 		}
 	}
+}
+
+// canWait reports whether a wait of delay, starting now, ends in time for
+// the next attempt: no later than MaxDuration after the first attempt
+// started (start), and before ctx's deadline. It compares remaining times
+// rather than adding delay to anything, so that no delay, however long,
+// overflows.
+func (r *Retry) canWait(ctx context.Context, start time.Time, delay time.Duration) bool {
+	if r.maxDuration > 0 && delay > r.maxDuration-time.Since(start) {
+		return false
+	}
+	if deadline, ok := ctx.Deadline(); ok && delay >= time.Until(deadline) {
+		return false
+	}
+	return true
 }
 
 // Attempt returns the number of the attempt, 1 for the first, that ctx was
