@@ -385,8 +385,14 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 				fail("refused with %#v", out)
 			}
 			o.rejections++
-		case out == nil || out != ctx.Err():
-			fail("skipped its function and returned %v (ctx: %v)", out, ctx.Err())
+		default:
+			// Its caller's context ended before it got a slot: the ctx's
+			// error, as a rejection that is not counted as one.
+			be, ok := out.(*bulkhead.Error)
+			if !ok || ctx.Err() == nil || be.Err != ctx.Err() || be.Policy != o.name ||
+				!errors.Is(out, policy.ErrRejected) || telemetry.ErrorType(out) != "bulkhead_wait_ended" {
+				fail("skipped its function and returned %v (ctx: %v)", out, ctx.Err())
+			}
 		}
 	case fzBreaker:
 		switch {
@@ -422,11 +428,14 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 				fail("returned %v for permanent error %v", out, last)
 			}
 		case out == last:
-			if ctx.Err() == nil {
+			if hint, ok := policy.RetryAfter(last); ctx.Err() == nil && (!ok || hint <= retry.DefaultMaxRetryAfter) {
 				fail("gave up on %v with attempts left and its caller waiting", last)
 			}
 		case exhausted:
-			if ee.Attempts != n || ee.Err != last || n != o.maxAttempts || telemetry.ErrorType(out) != "retry_exhausted" {
+			// Short of MaxAttempts only when the next wait could not end
+			// before the caller's deadline.
+			_, deadline := ctx.Deadline()
+			if ee.Attempts != n || ee.Err != last || (n != o.maxAttempts && !deadline) || telemetry.ErrorType(out) != "retry_exhausted" {
 				fail("exhausted: %#v", ee)
 			}
 		case budget:
@@ -447,7 +456,8 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 // rejections, and only they, match policy.ErrRejected (fn's own errors never
 // do), and timeouts match context.DeadlineExceeded.
 func fzCheckMatches(t *testing.T, name string, err error) {
-	rejection := errors.Is(err, breaker.ErrOpen) || errors.Is(err, bulkhead.ErrFull) || errors.Is(err, retry.ErrBudgetExhausted)
+	_, waitEnded := errors.AsType[*bulkhead.Error](err) // a bulkhead's queue wait that ended with the ctx
+	rejection := errors.Is(err, breaker.ErrOpen) || errors.Is(err, bulkhead.ErrFull) || errors.Is(err, retry.ErrBudgetExhausted) || waitEnded
 	if rejection != errors.Is(err, policy.ErrRejected) {
 		t.Errorf("%s: %v: a rejection (%v) but matches ErrRejected: %v", name, err, rejection, errors.Is(err, policy.ErrRejected))
 	}

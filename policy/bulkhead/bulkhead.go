@@ -247,7 +247,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) error {
 			}
 			if err := ctx.Err(); err != nil {
 				b.mu.Unlock()
-				return err
+				return b.waitEnded(err, 0)
 			}
 			if b.state.CompareAndSwap(s, s|waitersFlag) {
 				break
@@ -260,7 +260,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) error {
 		}
 		if err := ctx.Err(); err != nil {
 			b.mu.Unlock()
-			return err
+			return b.waitEnded(err, 0)
 		}
 	}
 	w := &waiter{ch: make(chan struct{}, 1)}
@@ -277,6 +277,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) error {
 
 // wait waits, in the queue, for a slot.
 func (b *Bulkhead) wait(ctx context.Context, w *waiter) error {
+	start := time.Now() // for the error of a waiter whose context ends
 	var expired <-chan time.Time
 	if b.maxWait > 0 {
 		t := time.NewTimer(b.maxWait)
@@ -285,7 +286,7 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) error {
 	}
 	select {
 	case <-w.ch:
-		return b.granted(ctx)
+		return b.granted(ctx, start)
 	case <-ctx.Done():
 	case <-expired:
 	}
@@ -298,14 +299,14 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) error {
 		// now, to use or to pass on.
 		b.mu.Unlock()
 		<-w.ch
-		return b.granted(ctx)
+		return b.granted(ctx, start)
 	}
 	if b.unlink(w) {
 		b.state.Add(-waitersFlag)
 	}
 	b.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return err
+		return b.waitEnded(err, time.Since(start))
 	}
 	return b.reject(ctx, b.errWait)
 }
@@ -313,12 +314,20 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) error {
 // granted decides what a waiter handed a slot does with it: use it, unless
 // its context has ended, in which case it passes the slot on. A waiter
 // whose MaxWait passed just as a slot came uses the slot.
-func (b *Bulkhead) granted(ctx context.Context) error {
+func (b *Bulkhead) granted(ctx context.Context, start time.Time) error {
 	if err := ctx.Err(); err != nil {
 		b.release()
-		return err
+		return b.waitEnded(err, time.Since(start))
 	}
 	return nil
+}
+
+// waitEnded returns the error of a call whose context ended (with err)
+// while it waited, or was about to wait, for a slot: it never reached its
+// function, so it matches policy.ErrRejected as well as err. It is not
+// counted as a rejection: the caller, not the bulkhead, gave up.
+func (b *Bulkhead) waitEnded(err error, waited time.Duration) error {
+	return &Error{Policy: b.name, Waited: waited, Err: err}
 }
 
 // unlink removes w from the queue, and reports whether that emptied it;

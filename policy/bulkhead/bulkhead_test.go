@@ -252,7 +252,7 @@ func TestMaxWaitZeroWaitsUntilContextEnds(t *testing.T) {
 		synctest.Wait()
 		require.True(t, w.returned())
 		err := w.result()
-		assert.Equal(t, context.DeadlineExceeded, err) //nolint:testifylint // the ctx's error itself
+		assertWaitEnded(t, context.DeadlineExceeded, err)
 		assert.NotErrorIs(t, err, bulkhead.ErrFull)
 		assert.Equal(t, 0, b.Queued())
 		holder.finish()
@@ -279,10 +279,13 @@ func TestCancelWhileQueued(t *testing.T) {
 		synctest.Wait()
 		require.True(t, w1.returned())
 		require.True(t, w2.returned())
-		// The ctx's error, unchanged: not its cause, not ErrFull.
-		assert.Equal(t, context.Canceled, w1.result()) //nolint:testifylint // the ctx's error itself
-		assert.Equal(t, context.Canceled, w2.result()) //nolint:testifylint // the ctx's error itself
-		assert.NotErrorIs(t, w1.result(), policy.ErrRejected)
+		// The ctx's error (not its cause), as a rejection, not ErrFull.
+		assertWaitEnded(t, context.Canceled, w1.result())
+		assertWaitEnded(t, context.Canceled, w2.result())
+		var e *bulkhead.Error
+		require.ErrorAs(t, w2.result(), &e)
+		assert.Equal(t, "bulkhead_wait_ended", telemetry.ErrorType(e))
+		assert.Equal(t, "bulkhead", e.Policy)
 		assert.False(t, w1.ran())
 		assert.False(t, w2.ran())
 		assert.Equal(t, 1, b.Queued(), "cancelled waiters left the queue")
@@ -314,7 +317,7 @@ func TestCancelMiddleWaiterKeepsOrder(t *testing.T) {
 		synctest.Wait()
 		cancel()
 		synctest.Wait()
-		assert.Equal(t, context.Canceled, w2.result()) //nolint:testifylint // the ctx's error itself
+		assertWaitEnded(t, context.Canceled, w2.result())
 
 		prev := holder
 		for _, w := range []*call{w1, w3} {
@@ -348,7 +351,7 @@ func TestEndedContextIsNotQueued(t *testing.T) {
 		synctest.Wait()
 		ran = false
 		err := b.Execute(ctx, func(context.Context) error { ran = true; return nil })
-		assert.Equal(t, context.Canceled, err) //nolint:testifylint // the ctx's error itself
+		assertWaitEnded(t, context.Canceled, err)
 		assert.False(t, ran)
 		assert.Equal(t, 0, b.Queued())
 		holder.finish()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
@@ -59,7 +60,7 @@ func TestSlotHandedToCancelledWaiterIsPassedOn(t *testing.T) {
 		synctest.Wait()
 		o1 := <-w1
 		assert.False(t, o1.ran)
-		assert.Equal(t, context.Canceled, o1.err) //nolint:testifylint // the ctx's error itself
+		assertWaitEnded(t, context.Canceled, o1.err)
 		// w1 passed the slot on to w2.
 		assert.Equal(t, 1, b.InFlight())
 		assert.Equal(t, 0, b.Queued())
@@ -83,7 +84,7 @@ func TestSlotHandedToCancelledLastWaiterIsFreed(t *testing.T) {
 		cancel()
 		o := <-w
 		assert.False(t, o.ran)
-		assert.Equal(t, context.Canceled, o.err) //nolint:testifylint // the ctx's error itself
+		assertWaitEnded(t, context.Canceled, o.err)
 		assert.Equal(t, 0, b.InFlight())
 		assert.Equal(t, 0, b.Queued())
 		assert.True(t, b.tryAcquire(), "the slot is free for the fast path again")
@@ -146,7 +147,7 @@ func TestHandOffOfSlotTakenMeanwhile(t *testing.T) {
 		testHookHandOff = func() {
 			once.Do(func() {
 				cancel()
-				assert.Equal(t, context.Canceled, (<-gaveUp).err) //nolint:testifylint // the ctx's error itself
+				assertWaitEnded(t, context.Canceled, (<-gaveUp).err)
 				require.True(t, b.tryAcquire(), "the freed slot is free for the fast path once nobody waits")
 				late = run(t.Context(), b, release)
 				synctest.Wait()
@@ -168,4 +169,14 @@ func TestHandOffOfSlotTakenMeanwhile(t *testing.T) {
 		assert.Equal(t, 0, b.InFlight())
 		assert.Equal(t, 0, b.Queued())
 	})
+}
+
+// assertWaitEnded asserts that err is the error of a call whose context
+// ended, with ctxErr, before it got a slot: it never reached its function,
+// so it matches policy.ErrRejected as well as ctxErr, but not ErrFull.
+func assertWaitEnded(t *testing.T, ctxErr, err error) {
+	t.Helper()
+	assert.ErrorIs(t, err, ctxErr)
+	assert.ErrorIs(t, err, policy.ErrRejected)
+	assert.NotErrorIs(t, err, ErrFull)
 }

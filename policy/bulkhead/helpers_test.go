@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+
+	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -74,3 +77,13 @@ func mustNew(t testing.TB, cfg bulkhead.Config) *bulkhead.Bulkhead {
 }
 
 func noop(context.Context) error { return nil }
+
+// assertWaitEnded asserts that err is the error of a call whose context
+// ended, with ctxErr, before it got a slot: it never reached its function,
+// so it matches policy.ErrRejected as well as ctxErr, but not ErrFull.
+func assertWaitEnded(t *testing.T, ctxErr, err error) {
+	t.Helper()
+	assert.ErrorIs(t, err, ctxErr)
+	assert.ErrorIs(t, err, policy.ErrRejected)
+	assert.NotErrorIs(t, err, bulkhead.ErrFull)
+}

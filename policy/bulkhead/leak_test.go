@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -37,10 +38,12 @@ func TestNoGoroutineLeft(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(5*time.Millisecond, cancel)
 			return ctx, cancel
-		}, func(err error) bool { return err == context.Canceled }},
+		}, func(err error) bool { return errors.Is(err, context.Canceled) && errors.Is(err, policy.ErrRejected) }},
 		{"deadline mid-wait", time.Hour, func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 5*time.Millisecond)
-		}, func(err error) bool { return err == context.DeadlineExceeded }},
+		}, func(err error) bool {
+			return errors.Is(err, context.DeadlineExceeded) && errors.Is(err, policy.ErrRejected)
+		}},
 		{"MaxWait passes", 5 * time.Millisecond, func() (context.Context, context.CancelFunc) {
 			return context.WithCancel(context.Background())
 		}, func(err error) bool { return errors.Is(err, bulkhead.ErrFull) }},

@@ -10,6 +10,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -261,6 +262,11 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				case r.full:
 					if !errors.Is(err, bulkhead.ErrFull) {
 						t.Fatalf("returned %v, want ErrFull", err)
+					}
+				case !r.ran && (r.err == context.Canceled || r.err == context.DeadlineExceeded):
+					// Never reached fn: the ctx's error, as a rejection.
+					if !errors.Is(err, r.err) || !errors.Is(err, policy.ErrRejected) || errors.Is(err, bulkhead.ErrFull) {
+						t.Fatalf("returned %v, want a wait-ended error matching %v and policy.ErrRejected", err, r.err)
 					}
 				case err != r.err:
 					t.Fatalf("returned %v, want %v", err, r.err)

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/palisade-go/palisade/internal/oteltest"
+	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 )
 
@@ -96,9 +97,9 @@ func stress(t *testing.T, cfg bulkhead.Config) {
 					ran.Add(1)
 				case errors.Is(err, bulkhead.ErrFull):
 					full.Add(1)
-				case err == context.Canceled: //nolint:errorlint // the ctx's error itself
+				case errors.Is(err, context.Canceled) && errors.Is(err, policy.ErrRejected):
 					canceled.Add(1)
-				case err == context.DeadlineExceeded: //nolint:errorlint // the ctx's error itself
+				case errors.Is(err, context.DeadlineExceeded) && errors.Is(err, policy.ErrRejected):
 					dls.Add(1)
 				default:
 					t.Errorf("unexpected error %v", err)

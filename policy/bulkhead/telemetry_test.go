@@ -89,7 +89,7 @@ func TestTelemetryRejections(t *testing.T) {
 		w := start(ctx, b)
 		synctest.Wait()
 		cancel()
-		assert.Equal(t, context.Canceled, w.result()) //nolint:testifylint // the ctx's error itself
+		assertWaitEnded(t, context.Canceled, w.result())
 		assert.Empty(t, sums(t, h, "palisade.rejected_calls"))
 
 		// Queue full, inside a recording span.
