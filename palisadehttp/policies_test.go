@@ -36,7 +36,8 @@ func TestRetryWaitsRetryAfter(t *testing.T) {
 			respond(http.StatusServiceUnavailable, http.Header{"Retry-After": {"2"}}, "busy"),
 			respond(http.StatusOK, nil, "ok"),
 		}}
-		r := retry.Must(retry.Config{BackOff: noDelay, Telemetry: telemetry.Disabled()})
+		// Hints above MaxRetryAfter (1s by default) are not waited for.
+		r := retry.Must(retry.Config{BackOff: noDelay, MaxRetryAfter: 2 * time.Minute, Telemetry: telemetry.Disabled()})
 		tr := &palisadehttp.Transport{Base: base, Policy: r}
 		req := newGet(t)
 
@@ -56,7 +57,8 @@ func TestRetryWaitsRetryAfterDate(t *testing.T) {
 			respond(http.StatusTooManyRequests, http.Header{"Retry-After": {at}}, ""),
 			respond(http.StatusOK, nil, "ok"),
 		}}
-		r := retry.Must(retry.Config{BackOff: noDelay, Telemetry: telemetry.Disabled()})
+		// Hints above MaxRetryAfter (1s by default) are not waited for.
+		r := retry.Must(retry.Config{BackOff: noDelay, MaxRetryAfter: 2 * time.Minute, Telemetry: telemetry.Disabled()})
 		tr := &palisadehttp.Transport{Base: base, Policy: r}
 		req := newGet(t)
 
