@@ -8,8 +8,8 @@
 // next call to finish, in the order the waiters arrived; calls arriving while
 // anyone waits join the queue rather than overtake it. A waiter gives up when
 // MaxWait passes (it gets an error matching ErrFull) or when its context ends
-// (it gets ctx.Err(), unchanged); either way it leaves the queue and holds
-// no slot. A slot is never lost: a waiter handed a slot at the very moment
+// (it gets a *[Error] matching ctx.Err() and policy.ErrRejected, but not
+// ErrFull); either way it leaves the queue and holds no slot. A slot is never lost: a waiter handed a slot at the very moment
 // its context ends passes it on to the next waiter (or frees it); one handed
 // a slot as its MaxWait passes keeps it and runs.
 //
@@ -17,7 +17,9 @@
 // full, and one that waited MaxWait without getting a slot, both return
 // ErrFull and are reported as rejected (palisade.rejected_calls and the
 // palisade.rejected span event). A waiter whose context ended is the
-// caller's own doing, and is not.
+// caller's own doing, and is not counted; but its function never ran, so its
+// error matches policy.ErrRejected: a breaker outside the bulkhead must not
+// count a queue wait as the dependency's failure.
 //
 // # Cost
 //
@@ -40,7 +42,8 @@
 // Execute does not look at ctx when a slot is free: the function, which
 // must honour its context, decides what to do with an ended one. A call that
 // would have to wait and whose context has already ended is not queued; it
-// gets ctx.Err() (or ErrFull, when the queue is full anyway).
+// gets the same error as a waiter whose context ended (or ErrFull, when the
+// queue is full anyway).
 package bulkhead
 
 import (
@@ -119,8 +122,8 @@ func (b *Bulkhead) observe() (inFlight, limit, queued int) {
 // Execute runs fn once it holds a slot, and frees the slot when fn returns
 // or panics (the panic goes on). fn's error comes back unchanged. When no
 // slot is free and none comes in time, fn does not run and Execute returns
-// an error matching ErrFull, or ctx.Err() if ctx ended while the call was
-// waiting.
+// an error matching ErrFull, or, if ctx ended while the call was waiting,
+// an error matching ctx.Err() and policy.ErrRejected.
 func (b *Bulkhead) Execute(ctx context.Context, fn policy.Func) error {
 	if !b.tryAcquire() {
 		if err := b.acquireSlow(ctx); err != nil {
