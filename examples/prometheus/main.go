@@ -1,12 +1,13 @@
 // Command prometheus exports palisade's metrics to Prometheus.
 //
-// It protects a simulated inventory service — which has an outage every
-// minute — with the pipeline retry → breaker → timeout → bulkhead, records
+// It protects a simulated inventory service — up, then down for -outage (10s),
+// then up again, in every -cycle (30s) — with the pipeline retry → breaker → timeout → bulkhead, records
 // the metrics with the OpenTelemetry SDK and serves them, through
 // go.opentelemetry.io/otel/exporters/prometheus, on /metrics:
 //
 //	go run ./examples/prometheus                       # http://127.0.0.1:9464/metrics
 //	go run ./examples/prometheus -addr 127.0.0.1:9000 -duration 5m
+//	go run ./examples/prometheus -cycle 2m -outage 45s -rate 200
 //
 // The names are fixed — palisade_breaker_status,
 // palisade_rejected_calls_total, palisade_pipeline_duration_seconds, … — and
@@ -50,17 +51,43 @@ type config struct {
 	Addr     string        // where /metrics is served
 	Duration time.Duration // how long to run; 0 means until interrupted
 	Rate     int           // calls a second to the inventory service
-	Cycle    time.Duration // the service is down for the last third of each cycle
+	Cycle    time.Duration // the service's up-down-up period
+	Outage   time.Duration // how long it is down, in the middle of each cycle
+}
+
+// down reports whether the service is down at elapsed since the start: for
+// Outage in the middle of each Cycle, so that any run as long as a cycle
+// shows healthy traffic, the outage and the recovery.
+func (cfg config) down(elapsed time.Duration) bool {
+	from := (cfg.Cycle - cfg.Outage) / 2
+	at := elapsed % cfg.Cycle
+	return at >= from && at < from+cfg.Outage
+}
+
+// validate checks the flags' values.
+func (cfg config) validate() error {
+	switch {
+	case cfg.Rate <= 0:
+		return fmt.Errorf("-rate must be > 0, got %d", cfg.Rate)
+	case cfg.Cycle <= 0:
+		return fmt.Errorf("-cycle must be > 0, got %v", cfg.Cycle)
+	case cfg.Outage < 0 || cfg.Outage > cfg.Cycle:
+		return fmt.Errorf("-outage must be between 0 and -cycle (%v), got %v", cfg.Cycle, cfg.Outage)
+	}
+	return nil
 }
 
 func defaultConfig() config {
-	return config{Addr: "127.0.0.1:9464", Rate: 50, Cycle: time.Minute}
+	return config{Addr: "127.0.0.1:9464", Rate: 50, Cycle: 30 * time.Second, Outage: 10 * time.Second}
 }
 
 func main() {
 	cfg := defaultConfig()
 	flag.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to serve /metrics on")
 	flag.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to run (0: until interrupted)")
+	flag.IntVar(&cfg.Rate, "rate", cfg.Rate, "calls a second to the inventory service")
+	flag.DurationVar(&cfg.Cycle, "cycle", cfg.Cycle, "the inventory service's period: up, down for -outage, up again")
+	flag.DurationVar(&cfg.Outage, "outage", cfg.Outage, "how long the inventory service is down in the middle of each -cycle")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -148,6 +175,9 @@ func checkStock(ctx context.Context, failRate float64) error {
 // run serves /metrics on cfg.Addr and calls the inventory service through
 // the pipeline until cfg.Duration has passed or ctx ends.
 func run(ctx context.Context, cfg config, out io.Writer) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
 	a, err := newApp()
 	if err != nil {
 		return err
@@ -161,7 +191,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
-	fmt.Fprintf(out, "serving metrics on http://%s/metrics; the inventory service is down for the last third of every %v\n", ln.Addr(), cfg.Cycle)
+	fmt.Fprintf(out, "serving metrics on http://%s/metrics; the inventory service is down for %v in the middle of every %v\n", ln.Addr(), cfg.Outage, cfg.Cycle)
 
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
@@ -179,7 +209,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 			return nil
 		case <-every.C:
 			failRate := 0.02
-			if time.Since(start)%cfg.Cycle > cfg.Cycle*2/3 {
+			if cfg.down(time.Since(start)) {
 				failRate = 0.8
 			}
 			wg.Go(func() {

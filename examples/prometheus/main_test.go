@@ -207,14 +207,51 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"Breaker state", "Rejections by policy", "Retries and timeouts", "Latency percentiles"} {
+	for _, want := range []string{"Breaker state", "Rejections by policy", "Retries and timeouts", "Latency percentiles, successful calls", "Latency p95 by outcome"} {
 		assert.Contains(t, titles, want)
+	}
+	// Fast rejections must not pull the latency percentiles down during an
+	// outage: the percentiles panel reads successes only, and the other one
+	// splits by outcome.
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			if !strings.Contains(target.Expr, "histogram_quantile") {
+				continue
+			}
+			switch p.Title {
+			case "Latency percentiles, successful calls":
+				assert.Contains(t, target.Expr, `error_type=""`, "successes only")
+			default:
+				assert.Contains(t, target.Expr, "sum by (le, palisade_pipeline_name, error_type)", "panel %q mixes outcomes in one percentile", p.Title)
+			}
+		}
 	}
 }
 
 func TestRun(t *testing.T) {
-	cfg := config{Addr: "127.0.0.1:0", Duration: 500 * time.Millisecond, Rate: 100, Cycle: 300 * time.Millisecond}
+	cfg := config{Addr: "127.0.0.1:0", Duration: 500 * time.Millisecond, Rate: 100, Cycle: 300 * time.Millisecond, Outage: 100 * time.Millisecond}
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), cfg, &out))
 	assert.Regexp(t, `serving metrics on http://127\.0\.0\.1:\d+/metrics`, out.String())
+}
+
+// The outage sits in the middle of each cycle, so that a run of one cycle
+// (30s by default) shows health, the outage and the recovery.
+func TestOutageInTheMiddleOfEachCycle(t *testing.T) {
+	cfg := defaultConfig()
+	require.NoError(t, cfg.validate())
+	s := time.Second
+	for _, c := range []struct {
+		at   time.Duration
+		down bool
+	}{{0, false}, {9 * s, false}, {10 * s, true}, {19 * s, true}, {20 * s, false}, {29 * s, false}, {40 * s, true}} {
+		assert.Equal(t, c.down, cfg.down(c.at), "at %v", c.at)
+	}
+	for _, bad := range []config{
+		{Rate: 0, Cycle: s, Outage: 0},
+		{Rate: 1, Cycle: 0},
+		{Rate: 1, Cycle: s, Outage: 2 * s},
+	} {
+		assert.Error(t, bad.validate(), "%+v", bad)
+	}
 }
