@@ -116,8 +116,9 @@ func Must(cfg Config) *Breaker {
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
 
-// ignored reports whether the outcome of a call says nothing about the
-// dependency, so that it counts neither as a success nor as a failure: a
+// ignored reports whether the outcome of a call is ignored without asking
+// Config.IsIgnored, as saying nothing about the dependency, so that it
+// counts neither as a success nor as a failure: a
 // rejection by a policy inside the breaker (the call never reached the
 // dependency: a full bulkhead must not open the breaker, nor close a
 // half-open one), or the caller's own cancellation.
@@ -405,10 +406,15 @@ func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err er
 	} else if err != nil {
 		classified := false
 		defer func() {
-			if !classified { // IsFailure panicked: count a failure, release, go on panicking
+			if !classified { // IsIgnored or IsFailure panicked: count a failure, release, go on panicking
 				b.doneSlow(ctx, ep, start, nil, true)
 			}
 		}()
+		if b.isIgnored != nil && b.isIgnored(err) {
+			classified = true
+			b.ignore(ep)
+			return
+		}
 		if b.isFailure(err) {
 			outcome |= outcomeFailed
 		}

@@ -83,17 +83,35 @@ type Config struct {
 	// default SuccessThreshold. Must not be negative.
 	HalfOpenCalls int
 
-	// IsFailure tells, for each non-nil error of the function, whether it
-	// counts as a failure; anything else, and every nil error, counts as a
-	// success. Default: every error but context.Canceled. It runs on the
-	// calling goroutine, without any lock held.
+	// IsIgnored, if set, tells, for each non-nil error of the function,
+	// whether the outcome says nothing about the dependency (a validation
+	// error, a not-found, a conflict of the caller's making) and must count
+	// neither as a success nor as a failure. Default nil: no error but the
+	// built-in ones below is ignored. It is asked before IsFailure, which is
+	// not asked about an ignored error. It runs on the calling goroutine,
+	// without any lock held; should it panic, the call counts as a failure
+	// and the panic goes on.
 	//
-	// Two outcomes are never asked about, because they say nothing about
-	// the dependency: an error matching policy.ErrRejected (a policy inside
-	// the breaker, such as a full bulkhead, refused the call) and
-	// context.Canceled when the caller's own context was cancelled. They
-	// count neither as successes nor as failures: they take no place in the
-	// window, and a half-open trial ending so gives its permit back.
+	// Two outcomes are always ignored, without asking: an error matching
+	// policy.ErrRejected (a policy inside the breaker, such as a full
+	// bulkhead, refused the call) and context.Canceled when the caller's own
+	// context was cancelled. An ignored outcome takes no place in the
+	// window, does not break a run of consecutive failures, and a half-open
+	// trial ending so gives its permit back without counting as a trial.
+	// It is counted in Metrics.TotalCalls. (gobreaker calls this
+	// IsExcluded, resilience4j ignoreExceptions.)
+	IsIgnored func(error) bool
+	// IsFailure tells, for each non-nil error of the function that is not
+	// ignored (see IsIgnored), whether it counts as a failure; anything
+	// else, and every nil error, counts as a success. Default: every error
+	// but context.Canceled. It runs on the calling goroutine, without any
+	// lock held; should it panic, the call counts as a failure and the
+	// panic goes on.
+	//
+	// To keep errors that are no sign of the dependency's health from
+	// counting at all, use IsIgnored: an error IsFailure turns down is a
+	// success, which dilutes the failure ratio and, in half-open, counts
+	// towards closing the breaker.
 	IsFailure func(error) bool
 	// OnStateChange, if set, is called after each transition, outside any
 	// lock, one call at a time and in the order of the transitions. It runs
@@ -120,6 +138,7 @@ type settings struct {
 	breakDurationFunc func(int) time.Duration
 	successThreshold  int
 	halfOpenCalls     int
+	isIgnored         func(error) bool // nil: none but the built-in ones
 	isFailure         func(error) bool
 	onStateChange     func(from, to State)
 }
@@ -175,6 +194,7 @@ func (cfg *Config) settings() (settings, error) {
 		breakDurationFunc: cfg.BreakDurationFunc,
 		successThreshold:  cfg.SuccessThreshold,
 		halfOpenCalls:     cfg.HalfOpenCalls,
+		isIgnored:         cfg.IsIgnored,
 		isFailure:         cfg.IsFailure,
 		onStateChange:     cfg.OnStateChange,
 	}

@@ -23,6 +23,20 @@
 // a success never opens the breaker. The thresholds are inclusive: with
 // FailureRatio 0.5, 5 failures of 10 calls open it.
 //
+// # Outcomes
+//
+// Each call that ran ends in one of three outcomes. It is ignored — it
+// counts neither as a success nor as a failure — if it was rejected by a
+// policy inside the breaker (its error matches [policy.ErrRejected]), if
+// the caller's own context was cancelled and the error matches
+// context.Canceled, or if Config.IsIgnored says so; an ignored call takes
+// no place in the window, leaves a run of consecutive failures as it was,
+// and in half-open gives its trial permit back. Otherwise it is a failure
+// if it panicked or Config.IsFailure says its error is one (by default,
+// every error), and a success if not. Give IsIgnored the errors that say
+// nothing about the dependency, such as a validation error: an error that
+// IsFailure merely turns down is a success.
+//
 // # Windows
 //
 // A count window (WindowSize, default 100) holds the last WindowSize
