@@ -223,13 +223,15 @@ func (b *Breaker) execute(ctx context.Context, fn policy.Func) error {
 	return err
 }
 
-// Permit is a breaker's leave to run one call, from [Breaker.Allow]. Report
-// the call's outcome with Done. A Permit is a small value: taking one on a
-// closed breaker allocates nothing.
+// Permit is a breaker's leave to run one call, from [Breaker.Allow] or
+// [Breaker.AllowContext]. End it with Done, reporting the call's outcome,
+// or with Release, if there is none to report. A Permit is a small value:
+// taking one on a closed breaker allocates nothing.
 type Permit struct {
 	b     *Breaker
-	ep    *episode // the episode the call was admitted under
-	start int64    // when it was admitted, breaker clock; only when timed
+	ep    *episode        // the episode the call was admitted under
+	ctx   context.Context // from AllowContext; nil from Allow
+	start int64           // when it was admitted, breaker clock; only when timed
 }
 
 // Allow asks the breaker for leave to run one call, for code that cannot be
@@ -243,33 +245,67 @@ type Permit struct {
 //	permit.Done(err)
 //
 // A half-open breaker's permit holds one of its HalfOpenCalls trial slots
-// until Done: every permit must be done, or the breaker may stay half-open.
-// Transitions and rejections are reported without a span (the call has no
-// context); see AllowContext.
+// until Done or Release: every permit must be ended so, or the breaker may
+// stay half-open. Transitions and rejections are reported without a span
+// (the call has no context), and Done cannot tell the caller's cancellation
+// from another: it ignores every error matching context.Canceled. Prefer
+// AllowContext when the call has a context.
 func (b *Breaker) Allow() (Permit, error) {
 	return b.acquire(context.Background())
 }
 
 // AllowContext is Allow for a call with a context: a rejection, or a
 // transition observed while admitting the call, is reported as an event on
-// the span in ctx, as Execute does.
+// the span in ctx, as Execute does, and the Permit remembers ctx so that
+// Done classifies the outcome exactly as Execute(ctx, …) would: an error
+// matching context.Canceled counts neither way if ctx was cancelled, and
+// is left to IsIgnored and IsFailure if not.
 func (b *Breaker) AllowContext(ctx context.Context) (Permit, error) {
-	return b.acquire(ctx)
+	p, err := b.acquire(ctx)
+	if err == nil {
+		p.ctx = ctx
+	}
+	return p, err
 }
 
 // Done records the outcome of the call, err being its error, exactly as
-// Execute would. Done zeroes the Permit: calling it again on the same
-// variable does nothing, as does calling it on a zero Permit or the one
-// returned with a rejection. (A copy of a Permit taken before Done is not
-// zeroed: call Done on one copy only.)
+// Execute would (see AllowContext; a Permit from Allow ignores every error
+// matching context.Canceled, having no context to tell whose cancellation
+// it was). Done zeroes the Permit: calling Done or Release again on the
+// same variable does nothing, as does calling them on a zero Permit or the
+// one returned with a rejection. (A copy of a Permit taken before Done is
+// not zeroed: end one copy only.)
 func (p *Permit) Done(err error) {
 	b := p.b
 	if b == nil {
 		return
 	}
-	ep, start := p.ep, p.start
+	ep, start, ctx := p.ep, p.start, p.ctx
 	*p = Permit{}
-	b.done(context.Background(), ep, start, err, false)
+	if ctx == nil { // from Allow
+		if err != nil && errors.Is(err, context.Canceled) {
+			b.ignore(ep)
+			return
+		}
+		ctx = context.Background()
+	}
+	b.done(ctx, ep, start, err, false)
+}
+
+// Release ends the permit without an outcome, for a call that was not made
+// or whose outcome must not count: it counts neither as a success nor as a
+// failure, takes no place in the window and gives a half-open breaker's
+// trial slot back, as an ignored outcome does (it is counted in
+// Metrics.TotalCalls). Like Done, it zeroes the Permit: Release or Done
+// after Release does nothing.
+func (p *Permit) Release() {
+	b := p.b
+	if b == nil {
+		return
+	}
+	ep := p.ep
+	*p = Permit{}
+	b.ignore(ep)
 }
 
 // acquire admits a call or rejects it.

@@ -98,5 +98,12 @@
 // # Two-step use
 //
 // Code that cannot be wrapped in a function asks for a [Permit] with
-// [Breaker.Allow] and reports the outcome with [Permit.Done].
+// [Breaker.AllowContext] (or [Breaker.Allow], when the call has no
+// context) and reports the outcome with [Permit.Done], which classifies it
+// exactly as Execute would. A permit from Allow has no context to tell the
+// caller's cancellation from another, so its Done ignores every error
+// matching context.Canceled. [Permit.Release] ends a permit without an
+// outcome, for a call that was not made: like an ignored outcome, it gives a
+// half-open breaker's trial slot back. Every permit must be ended by Done or
+// Release; both are idempotent.
 package breaker

@@ -19,8 +19,9 @@ type Metrics struct {
 	FailureRatio, SlowCallRatio float64
 	// ConsecutiveFailures counts the failures in a row in closed state.
 	ConsecutiveFailures int
-	// TotalCalls counts the calls that ran fn (or got a Permit and were
-	// done), ever.
+	// TotalCalls counts the calls that ran fn (or got a Permit and ended
+	// it, with Done or Release), ever, whatever their outcome: ignored and
+	// late ones included.
 	TotalCalls int64
 	// Rejected counts the calls rejected, ever.
 	Rejected int64

@@ -17,10 +17,11 @@ import (
 
 // The model-based test drives a real Breaker and a small reference model of
 // the state machine DESIGN.md specifies with the same random sequence of
-// operations — calls that succeed, fail, are slow, are cancelled or panic;
+// operations — calls that succeed, fail, are slow, are cancelled, panic or
+// end with an error IsIgnored accepts;
 // time passing (to the very instant a break ends, and just before);
 // Isolate; Reset; and calls admitted with Allow that finish later with
-// Done, possibly in a later state — on synctest's clock. After every step it
+// Done or Release, possibly in a later state — on synctest's clock. After every step it
 // checks that the breaker's State, every field of its Metrics, its
 // rejections (and their RetryAfter) and the transitions given to
 // OnStateChange are the model's.
@@ -306,6 +307,15 @@ func (m *model) done(now time.Duration, a modelAdmission, failed bool) {
 	}
 }
 
+// ignore ends a call admitted as a said whose outcome counts neither way:
+// it is counted, and gives a trial permit back.
+func (m *model) ignore(a modelAdmission) {
+	m.total++
+	if a.episode == m.episode && a.state == breaker.HalfOpen {
+		m.inFlight--
+	}
+}
+
 func (m *model) sums(now time.Duration) (calls, failures, slow int, durSum time.Duration) {
 	cur := int64(0)
 	if m.c.width > 0 {
@@ -385,6 +395,7 @@ func modelRun(t *testing.T, data []byte) (ok bool) {
 		var got []string
 		cfg := c.cfg
 		cfg.Telemetry = telemetry.Disabled()
+		cfg.IsIgnored = isInvalid
 		cfg.OnStateChange = func(from, to breaker.State) { got = append(got, from.String()+"->"+to.String()) }
 		t0 := time.Now()
 		b, err := breaker.New(cfg)
@@ -412,7 +423,7 @@ func modelRun(t *testing.T, data []byte) (ok bool) {
 			switch op % 16 {
 			case 0, 1, 2, 3, 4, 5, 6: // a call through Execute
 				d := []time.Duration{0, 0, 5 * time.Millisecond, 30 * time.Millisecond, 31 * time.Millisecond, 80 * time.Millisecond}[arg%6]
-				kind := []string{"ok", "fail", "ok", "fail", "canceled", "panic", "ok"}[op%16]
+				kind := []string{"ok", "fail", "ok", "fail", "canceled", "panic", "invalid"}[op%16]
 				log = append(log, fmt.Sprintf("t=%v Execute %s taking %v", now(), kind, d))
 				a := m.admit(now())
 				ran := false
@@ -427,6 +438,8 @@ func modelRun(t *testing.T, data []byte) (ok bool) {
 							return errFn
 						case "canceled":
 							return context.Canceled
+						case "invalid":
+							return errInvalid
 						case "panic":
 							panic(modelPanic{step})
 						}
@@ -441,8 +454,12 @@ func modelRun(t *testing.T, data []byte) (ok bool) {
 					modelCheckRejection(fail, err, a)
 					break
 				}
-				m.done(now(), a, kind == "fail" || kind == "panic")
-				switch want := map[string]error{"ok": nil, "fail": errFn, "canceled": context.Canceled}[kind]; {
+				if kind == "invalid" {
+					m.ignore(a)
+				} else {
+					m.done(now(), a, kind == "fail" || kind == "panic")
+				}
+				switch want := map[string]error{"ok": nil, "fail": errFn, "canceled": context.Canceled, "invalid": errInvalid}[kind]; {
 				case kind == "panic" && recovered != (modelPanic{step}):
 					fail("panic came back as %v", recovered)
 				case kind != "panic" && (recovered != nil || err != want):
@@ -466,7 +483,7 @@ func modelRun(t *testing.T, data []byte) (ok bool) {
 					break
 				}
 				i := arg % len(pending)
-				kind := []string{"ok", "fail", "canceled"}[arg/8%3]
+				kind := []string{"ok", "fail", "canceled", "invalid", "release"}[arg/8%5]
 				log = append(log, fmt.Sprintf("t=%v Done(%s) of the call allowed at %v", now(), kind, pending[i].a.start))
 				var err error
 				switch kind {
@@ -474,9 +491,21 @@ func modelRun(t *testing.T, data []byte) (ok bool) {
 					err = errFn
 				case "canceled":
 					err = context.Canceled
+				case "invalid":
+					err = errInvalid
 				}
-				pending[i].permit.Done(err)
-				m.done(now(), pending[i].a, kind == "fail")
+				if kind == "release" {
+					pending[i].permit.Release()
+				} else {
+					pending[i].permit.Done(err)
+				}
+				// A permit from Allow has no context: context.Canceled
+				// counts neither way, as an error IsIgnored accepts does.
+				if kind == "canceled" || kind == "invalid" || kind == "release" {
+					m.ignore(pending[i].a)
+				} else {
+					m.done(now(), pending[i].a, kind == "fail")
+				}
 				pending = append(pending[:i], pending[i+1:]...)
 			case 11, 12, 13: // time passes
 				var d time.Duration
