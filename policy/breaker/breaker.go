@@ -41,6 +41,7 @@ type Breaker struct {
 	mu sync.Mutex
 	// Guarded by mu.
 	opens       int   // consecutive openings, for BreakDurationFunc
+	trials      int   // trial calls in flight, of any half-open period (HalfOpenCalls bounds it)
 	lockedCalls int64 // calls that ran, counted under the lock (time window, trial calls)
 	harvested   int64 // successes taken out of time-window buckets' words
 	lastFailure int64 // breaker clock; valid when failed
@@ -63,8 +64,10 @@ type episode struct {
 	cw *countWindow
 	tw *timeWindow
 
-	// HalfOpen; guarded by the breaker's mu.
-	inFlight, successes int
+	// HalfOpen: trial calls of this period that succeeded; guarded by the
+	// breaker's mu. (The trial calls in flight are counted across periods,
+	// in Breaker.trials.)
+	successes int
 }
 
 type transition struct{ from, to State }
@@ -128,9 +131,9 @@ func ignored(ctx context.Context, err error) bool {
 }
 
 // ignore ends a call admitted under ep whose outcome is ignored: it counts
-// in TotalCalls and gives back its half-open permit, and changes nothing
-// else — no window slot, no trial success, no change to the consecutive
-// failures.
+// in TotalCalls and gives back its half-open permit, late or not, and
+// changes nothing else — no window slot, no trial success, no change to the
+// consecutive failures.
 func (b *Breaker) ignore(ep *episode) {
 	if ep.state == Closed {
 		b.stripe().calls.Add(1)
@@ -138,9 +141,7 @@ func (b *Breaker) ignore(ep *episode) {
 	}
 	b.mu.Lock()
 	b.lockedCalls++
-	if b.ep.Load() == ep {
-		ep.inFlight--
-	}
+	b.trials--
 	b.mu.Unlock()
 }
 
@@ -339,8 +340,10 @@ func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) 
 	case Closed: // closed meanwhile
 		p = Permit{b: b, ep: ep, start: now}
 	case HalfOpen:
-		if ep.inFlight < b.halfOpenCalls {
-			ep.inFlight++
+		// Trial calls of earlier half-open periods still running count too:
+		// HalfOpenCalls bounds what the dependency sees at once.
+		if b.trials < b.halfOpenCalls {
+			b.trials++
 			p = Permit{b: b, ep: ep, start: now}
 		} else {
 			err = b.errHalfOpen
@@ -376,9 +379,7 @@ func (b *Breaker) emitHolding(ctx context.Context, trs *transitions, ep *episode
 	defer func() {
 		if !emitted {
 			b.mu.Lock()
-			if b.ep.Load() == ep {
-				ep.inFlight--
-			}
+			b.trials--
 			b.mu.Unlock()
 		}
 	}()
@@ -562,7 +563,9 @@ func (b *Breaker) trips(calls, failures, slow int64) bool {
 }
 
 // recordTrial records the outcome of a call admitted in half-open: a slow
-// trial call fails like a failed one.
+// trial call fails like a failed one. A late trial call (of an earlier
+// half-open period) frees its place among the trial calls in flight, and
+// changes nothing else.
 func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, now int64) {
 	if now < 0 {
 		now = b.now()
@@ -573,8 +576,8 @@ func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, 
 	if outcome&outcomeFailed != 0 {
 		b.lastFailure, b.failed = now, true
 	}
+	b.trials--
 	if b.ep.Load() == ep {
-		ep.inFlight--
 		if outcome&(outcomeFailed|outcomeSlow) != 0 {
 			b.open(now, &trs)
 		} else if ep.successes++; ep.successes >= b.successThreshold {
@@ -750,7 +753,8 @@ func (b *Breaker) Isolate() {
 
 // Reset forces the breaker into Closed with an empty window, failures in a
 // row and the count of consecutive openings cleared, whatever its state.
-// Calls admitted before are ignored when they end. Lifetime counts
+// Calls admitted before are ignored when they end, but trial calls still
+// running go on counting against HalfOpenCalls until then. Lifetime counts
 // (TotalCalls, Rejected, LastFailure) are kept.
 func (b *Breaker) Reset() {
 	now := b.now()

@@ -79,8 +79,12 @@ type Config struct {
 	// SuccessThreshold is how many successful trial calls in half-open close
 	// the breaker; default 3. Must not be negative.
 	SuccessThreshold int
-	// HalfOpenCalls is how many trial calls half-open lets run at once;
-	// default SuccessThreshold. Must not be negative.
+	// HalfOpenCalls is how many trial calls may be in flight at once;
+	// default SuccessThreshold. Trial calls admitted in an earlier
+	// half-open period (or before Reset) and still running count too, until
+	// they end: a half-open breaker admits a trial call only while fewer
+	// than HalfOpenCalls are running. A trial call that ends late frees its
+	// place but changes no state. Must not be negative.
 	HalfOpenCalls int
 
 	// IsIgnored, if set, tells, for each non-nil error of the function,

@@ -10,7 +10,8 @@
 // rejects every call at once with an error matching [ErrOpen] whose
 // RetryAfter (see [policy.RetryAfter]) is the rest of the break. When the
 // break is over it is half-open: it lets HalfOpenCalls trial calls run at a
-// time and rejects the others; SuccessThreshold successful trial calls close
+// time — counting those of an earlier half-open period still running — and
+// rejects the others; SuccessThreshold successful trial calls close
 // it with an empty window, and one failed (or slow) trial call opens it
 // again. Isolated, a state entered only by [Breaker.Isolate], it rejects
 // every call until [Breaker.Reset].
@@ -82,7 +83,8 @@
 // — a closed-state call that ends after the breaker opened, a trial call
 // that ends after another one reopened it, any call that ends after Reset —
 // is counted in TotalCalls but never changes the state, the window, or the
-// length of a break.
+// length of a break. A late trial call still frees, when it ends, its place
+// among the HalfOpenCalls trial calls in flight.
 //
 // # Transitions
 //

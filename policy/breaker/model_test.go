@@ -191,8 +191,8 @@ type model struct {
 	opens       int
 	consec      int
 	window      []modelOutcome
-	inFlight    int // HalfOpen: trial calls admitted and not done
-	successes   int // HalfOpen: trial calls succeeded
+	inFlight    int // trial calls admitted and not done, of any half-open period
+	successes   int // HalfOpen: trial calls of this period succeeded
 	total       int64
 	rejected    int64
 	lastFailure time.Duration
@@ -206,7 +206,7 @@ func (m *model) enter(s breaker.State, since time.Duration) {
 	}
 	m.state, m.since = s, since
 	m.episode++
-	m.inFlight, m.successes = 0, 0
+	m.successes = 0 // trial calls still running stay in flight
 }
 
 // advance makes an open breaker whose break is over half-open.
@@ -269,12 +269,14 @@ func (m *model) done(now time.Duration, a modelAdmission, failed bool) {
 	if failed {
 		m.lastFailure, m.failed = now, true
 	}
+	if a.state == breaker.HalfOpen {
+		m.inFlight-- // late or not, a trial call ends
+	}
 	if a.episode != m.episode {
 		return // late: counted, nothing more
 	}
 	slow := m.c.slowCall > 0 && now-a.start > m.c.slowCall
 	if a.state == breaker.HalfOpen {
-		m.inFlight--
 		if failed || slow {
 			m.open(now)
 		} else if m.successes++; m.successes >= m.c.successThreshold {
@@ -311,7 +313,7 @@ func (m *model) done(now time.Duration, a modelAdmission, failed bool) {
 // it is counted, and gives a trial permit back.
 func (m *model) ignore(a modelAdmission) {
 	m.total++
-	if a.episode == m.episode && a.state == breaker.HalfOpen {
+	if a.state == breaker.HalfOpen {
 		m.inFlight--
 	}
 }
