@@ -588,13 +588,16 @@ func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, 
 	b.emit(ctx, &trs)
 }
 
-// open starts a break. Called under mu.
+// open starts a break. Called under mu. Should BreakDurationFunc panic,
+// the lock is released and nothing has changed: no break, no opening
+// counted.
 func (b *Breaker) open(now int64, trs *transitions) {
-	b.opens++
+	opens := b.opens + 1
 	d := b.breakDuration
 	if b.breakDurationFunc != nil {
-		d = max(b.callBreakDurationFunc(b.opens), 0)
+		d = max(b.callBreakDurationFunc(opens), 0)
 	}
+	b.opens = opens
 	until := now + int64(d)
 	if until < now {
 		until = math.MaxInt64

@@ -73,7 +73,9 @@ type Config struct {
 	// it is called with n for the n-th consecutive opening (1, 2, …; closing
 	// the breaker starts again from 1) and may return a growing backoff. A
 	// negative result counts as zero. It is called with the breaker's lock
-	// held: it must be quick and must not call the breaker.
+	// held: it must be quick and must not call the breaker. Should it
+	// panic, the breaker does not open (nor count the opening) and the
+	// panic goes on to the call whose failure was to open it.
 	BreakDurationFunc func(opens int) time.Duration
 
 	// SuccessThreshold is how many successful trial calls in half-open close
