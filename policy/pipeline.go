@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
@@ -16,7 +17,7 @@ type Pipeline struct {
 	policies  []Policy
 	chain     *chain
 	telemetry *telemetry.Telemetry
-	report    *telemetry.PipelineReporter
+	report    *report.Pipeline
 }
 
 // NewPipeline returns a pipeline called name running policies, the first
@@ -35,7 +36,7 @@ func NewPipeline(name string, policies ...Policy) *Pipeline {
 		policies:  ps,
 		chain:     newChain(ps),
 		telemetry: telemetry.Default(),
-		report:    telemetry.Default().Pipeline(name),
+		report:    report.NewPipeline(telemetry.Default(), name),
 	}
 }
 
@@ -50,7 +51,7 @@ func (p *Pipeline) WithTelemetry(t *telemetry.Telemetry) *Pipeline {
 	}
 	c := *p
 	c.telemetry = t
-	c.report = t.Pipeline(p.name)
+	c.report = report.NewPipeline(t, p.name)
 	return &c
 }
 

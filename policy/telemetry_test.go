@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/palisade-go/palisade/internal/oteltest"
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -53,7 +54,7 @@ func TestPipelineSpanAndDurationOnSuccess(t *testing.T) {
 	require.Len(t, dps, 1)
 	assert.Equal(t, attrs(attribute.String("palisade.pipeline.name", "users-api")), dps[0].Attributes)
 	assert.Equal(t, uint64(1), dps[0].Count)
-	assert.Equal(t, telemetry.DurationBuckets, dps[0].Bounds)
+	assert.Equal(t, report.DurationBuckets(), dps[0].Bounds)
 }
 
 func TestPipelineSpanAndDurationOnFailure(t *testing.T) {

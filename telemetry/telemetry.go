@@ -21,19 +21,19 @@
 // success path of a pipeline records one histogram measurement and reads the
 // clock only when a metric SDK is listening.
 //
-// # Reporters
+// # Policies of your own
 //
-// The reporter types ([PipelineReporter], [TimeoutReporter], [BreakerReporter],
-// [BulkheadReporter], [RetryReporter], [RejectionReporter]) are the small API
-// through which policies emit their events. Applications rarely call them;
-// authors of their own policies can, to report under the same names.
+// A policy written outside this module reports its rejections and events
+// under palisade's names through a [Reporter], so that dashboards and trace
+// queries built for palisade's policies see it too. [Telemetry.Meter] and
+// [Telemetry.Tracer] give the meter and tracer palisade itself uses, for
+// instruments of its own.
 package telemetry
 
 import (
-	"reflect"
-
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
@@ -99,62 +99,51 @@ func Default() *Telemetry { return defaultTelemetry }
 // instruments, no spans, no clock reads.
 func Disabled() *Telemetry { return disabledTelemetry }
 
-// Enabled reports whether t records anything. A nil t means [Default] and is
-// enabled.
-func (t *Telemetry) Enabled() bool { return t == nil || !t.disabled }
+// IsDisabled reports whether t is [Disabled]: whether reporters built from it
+// record nothing. A nil t means [Default].
+func (t *Telemetry) IsDisabled() bool { return t != nil && t.disabled }
 
-// orDefault resolves nil to Default, so that reporter constructors accept the
-// nil that Config structs hold.
-func (t *Telemetry) orDefault() *Telemetry {
-	if t == nil {
-		return defaultTelemetry
+// Meter returns the meter of scope [ScopeName] and version [Version] from
+// t's meter provider, or from the global provider current at the time of
+// the call when t has none (nil t means [Default]). Disabled's meter is a
+// no-op one. Policies create their instruments from it once, when built.
+func (t *Telemetry) Meter() metric.Meter {
+	if t.IsDisabled() {
+		return metricnoop.Meter{}
 	}
-	return t
-}
-
-func (t *Telemetry) meter() metric.Meter {
-	mp := t.meterProvider
+	var mp metric.MeterProvider
+	if t != nil {
+		mp = t.meterProvider
+	}
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
 	return mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
 }
 
-func (t *Telemetry) tracer() trace.Tracer {
-	tp := t.tracerProvider
+// Tracer returns the tracer of scope [ScopeName] and version [Version] from
+// t's tracer provider, or from the global provider current at the time of
+// the call when t has none (nil t means [Default]). Disabled's tracer is a
+// no-op one.
+func (t *Telemetry) Tracer() trace.Tracer {
+	if t.IsDisabled() {
+		return noop.Tracer{}
+	}
+	var tp trace.TracerProvider
+	if t != nil {
+		tp = t.tracerProvider
+	}
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
 	return tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
 }
 
-// unsetTracerProvider is OpenTelemetry's global tracer provider as it is
-// before any otel.SetTracerProvider: a delegate whose spans record nothing.
-// Starting one still costs several allocations per call, which an
-// application that never set up tracing should not pay; see
-// globalTracingUnset. It is nil if a provider was already set when this
-// package was initialized.
-var unsetTracerProvider = func() trace.TracerProvider {
-	tp := otel.GetTracerProvider()
-	if reflect.TypeOf(tp).String() != "*global.tracerProvider" {
-		return nil
+// handle passes an error of the OTel API (an instrument that could not be
+// created) to OpenTelemetry's error handler, as OTel's own instrumentation
+// does: telemetry never fails a policy.
+func handle(err error) {
+	if err != nil {
+		otel.Handle(err)
 	}
-	return tp
-}()
-
-// isNoop reports whether tp is OpenTelemetry's noop provider, whose spans
-// record nothing and only carry their parent's span context along, which
-// leaving the caller's context as it is does at no cost.
-func isNoop(tp trace.TracerProvider) bool {
-	switch tp.(type) {
-	case noop.TracerProvider, *noop.TracerProvider:
-		return true
-	}
-	return false
-}
-
-// globalTracingUnset reports whether no global tracer provider has been set
-// yet, so that a span from the global provider would record nothing.
-func globalTracingUnset() bool {
-	return unsetTracerProvider != nil && otel.GetTracerProvider() == unsetTracerProvider
 }

@@ -5,16 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/goleak"
 
 	"github.com/palisade-go/palisade/internal/oteltest"
@@ -51,123 +46,49 @@ func TestErrorType(t *testing.T) {
 	}
 }
 
-func TestDisabledHasNilReporters(t *testing.T) {
-	d := telemetry.Disabled()
-	assert.False(t, d.Enabled())
-	assert.Nil(t, d.Pipeline("p"))
-	assert.Nil(t, d.Timeout("t"))
-	assert.Nil(t, d.Retry("r", "retry_budget_exhausted"))
-	assert.Nil(t, d.Rejections(telemetry.PolicyTypeBulkhead, "b", "bulkhead_full"))
-	owner := new(int)
-	assert.Nil(t, telemetry.NewBreakerReporter(d, "b", []string{"closed"}, "circuit_open", owner,
-		func(*int) (int, float64) { panic("never observed") }))
-	assert.Nil(t, telemetry.NewBulkheadReporter(d, "b", "bulkhead_full", owner,
-		func(*int) (int, int, int) { panic("never observed") }))
-
-	// Every method of a nil reporter is a no-op.
-	ctx := context.Background()
-	var pr *telemetry.PipelineReporter
-	ctx2, call := pr.Start(ctx)
-	assert.Equal(t, ctx, ctx2)
-	call.End(ctx, errors.New("x"))
-	var tr *telemetry.TimeoutReporter
-	tr.TimedOut(ctx)
-	var rr *telemetry.RetryReporter
-	rr.Retrying(ctx, 2, 0, errors.New("x"))
-	rr.Attempts(ctx, 3)
-	rr.BudgetRejected(ctx)
-	var br *telemetry.BreakerReporter
-	br.StateChanged(ctx, 0, 1)
-	br.Rejected(ctx)
-	var bh *telemetry.BulkheadReporter
-	bh.Rejected(ctx)
-
-	var nilTel *telemetry.Telemetry
-	assert.True(t, nilTel.Enabled(), "a nil *Telemetry means Default")
-	assert.True(t, telemetry.Default().Enabled())
-	assert.True(t, telemetry.New().Enabled())
-}
-
-type fakeBreaker struct {
-	state int
-	ratio float64
-}
-
-func TestBreakerReporterObservesStateFromConstruction(t *testing.T) {
+func TestReporterForPoliciesOfOtherModules(t *testing.T) {
 	h := oteltest.New()
-	tel := h.Telemetry
-	b := &fakeBreaker{state: 0, ratio: 0.25}
-	r := telemetry.NewBreakerReporter(tel, "api", []string{"closed", "open"}, "circuit_open", b,
-		func(b *fakeBreaker) (int, float64) { return b.state, b.ratio })
+	r := h.Telemetry.Reporter("mylimiter", "api", "my_limited")
 	require.NotNil(t, r)
 
-	status := func() map[string]int64 {
-		got := map[string]int64{}
-		for _, dp := range h.Metric(t, "palisade.breaker.status").Data.(metricdata.Sum[int64]).DataPoints {
-			name, _ := dp.Attributes.Value("palisade.policy.name")
-			assert.Equal(t, "api", name.AsString())
-			st, _ := dp.Attributes.Value("palisade.breaker.state")
-			got[st.AsString()] = dp.Value
-		}
-		return got
-	}
-	assert.Equal(t, map[string]int64{"closed": 1, "open": 0}, status())
-	b.state = 1
-	assert.Equal(t, map[string]int64{"closed": 0, "open": 1}, status())
+	series := h.Sum(t, "palisade.rejected_calls")
+	require.Len(t, series, 1, "the declared error.type's series exists from construction")
+	assert.Equal(t, int64(0), series[0].Value)
 
-	ratio := h.Metric(t, "palisade.breaker.failure_ratio").Data.(metricdata.Gauge[float64]).DataPoints
-	require.Len(t, ratio, 1)
-	assert.Equal(t, 0.25, ratio[0].Value)
-
-	r.StateChanged(context.Background(), 1, 0)
-	tr := h.Sum(t, "palisade.breaker.transitions")
-	require.Len(t, tr, 1)
-	assert.Equal(t, attribute.NewSet(
-		attribute.String("palisade.policy.name", "api"),
-		attribute.String("palisade.breaker.previous_state", "open"),
-		attribute.String("palisade.breaker.state", "closed"),
-	), tr[0].Attributes)
-	runtime.KeepAlive(b)
-}
-
-func TestObservationEndsWhenPolicyIsUnreachable(t *testing.T) {
-	h := oteltest.New()
-	tel := h.Telemetry
-	func() {
-		b := &fakeBreaker{}
-		telemetry.NewBulkheadReporter(tel, "gone", "bulkhead_full", b,
-			func(*fakeBreaker) (int, int, int) { return 1, 2, 3 })
-		require.NotNil(t, h.Metric(t, "palisade.bulkhead.usage"))
-	}()
-	runtime.GC()
-	runtime.GC()
-	if usage := h.Metric(t, "palisade.bulkhead.usage"); usage != nil {
-		assert.Empty(t, usage.Data.(metricdata.Sum[int64]).DataPoints,
-			"a collected bulkhead is no longer observed")
-	}
-}
-
-func TestPipelineWithNoopTracerKeepsCallersSpan(t *testing.T) {
-	for _, tp := range []trace.TracerProvider{noop.NewTracerProvider(), new(noop.TracerProvider)} {
-		r := telemetry.New(telemetry.WithTracerProvider(tp)).Pipeline("p")
-		parent := trace.SpanContextFromContext(context.Background())
-		ctx, call := r.Start(context.Background())
-		assert.Equal(t, parent, trace.SpanContextFromContext(ctx))
-		call.End(ctx, errors.New("x"))
-	}
-}
-
-// No global tracer provider is set in this package's tests: a pipeline
-// reporting to the globals then starts no span, and the caller's span stays
-// current (what a non-recording child would carry anyway).
-func TestPipelineStartsNoSpanWhileGlobalTracerUnset(t *testing.T) {
-	h := oteltest.New()
-	h.InSpan(t, func(ctx context.Context) {
-		callCtx, call := telemetry.Default().Pipeline("p").Start(ctx)
-		assert.Equal(t, trace.SpanFromContext(ctx), trace.SpanFromContext(callCtx))
-		call.End(callCtx, errors.New("x"))
-		assert.True(t, trace.SpanFromContext(ctx).IsRecording(), "the caller's span is not ended by the pipeline")
+	span := h.InSpan(t, func(ctx context.Context) {
+		r.Rejected(ctx, typed{})
+		r.Rejected(ctx, plain{})
+		r.Event(ctx, "mylimiter.shed", attribute.Int("mylimiter.level", 3))
 	})
-	require.Len(t, h.Spans.Ended(), 1, "only the caller's span")
-	assert.Equal(t, codes.Unset, h.Spans.Ended()[0].Status().Code, "the pipeline's outcome is not written on the caller's span")
+	byType := map[string]int64{}
+	for _, dp := range h.Sum(t, "palisade.rejected_calls") {
+		pt, _ := dp.Attributes.Value("palisade.policy.type")
+		pn, _ := dp.Attributes.Value("palisade.policy.name")
+		assert.Equal(t, "mylimiter", pt.AsString())
+		assert.Equal(t, "api", pn.AsString())
+		et, _ := dp.Attributes.Value("error.type")
+		byType[et.AsString()] = dp.Value
+	}
+	assert.Equal(t, map[string]int64{
+		"my_limited":   0,
+		"circuit_open": 1,
+		"github.com/palisade-go/palisade/telemetry_test.plain": 1,
+	}, byType)
+
+	events := span.Events()
+	require.Len(t, events, 3)
+	assert.Equal(t, "palisade.rejected", events[0].Name)
+	assert.Contains(t, events[0].Attributes, attribute.String("error.type", "circuit_open"))
+	assert.Equal(t, "mylimiter.shed", events[2].Name)
+	assert.Contains(t, events[2].Attributes, attribute.String("palisade.policy.type", "mylimiter"))
+	assert.Contains(t, events[2].Attributes, attribute.Int("mylimiter.level", 3))
+}
+
+func TestMeterAndTracerOfDisabledRecordNothing(t *testing.T) {
+	d := telemetry.Disabled()
+	_, span := d.Tracer().Start(context.Background(), "x")
+	assert.False(t, span.IsRecording())
+	c, err := d.Meter().Int64Counter("x")
+	require.NoError(t, err)
+	assert.False(t, c.Enabled(context.Background()))
 }

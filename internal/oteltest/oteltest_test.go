@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/palisade-go/palisade/internal/oteltest"
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
@@ -23,8 +24,8 @@ func TestHarnessReadsBackWhatTelemetryReports(t *testing.T) {
 	assert.Nil(t, h.Metric(t, "palisade.retry.retries"), "nothing reported yet")
 	assert.Nil(t, h.Sum(t, "palisade.retry.retries"))
 
-	users := h.Telemetry.Retry("users", "retry_budget_exhausted")
-	orders := h.Telemetry.Retry("orders", "retry_budget_exhausted")
+	users := report.NewRetry(h.Telemetry, "users", "retry_budget_exhausted")
+	orders := report.NewRetry(h.Telemetry, "orders", "retry_budget_exhausted")
 	span := h.InSpan(t, func(ctx context.Context) {
 		users.Retrying(ctx, 2, time.Millisecond, errors.New("x"))
 		users.Retrying(ctx, 3, time.Millisecond, errors.New("x"))
@@ -50,9 +51,9 @@ func TestHarnessReadsBackWhatTelemetryReports(t *testing.T) {
 
 func TestHarnessesAreIndependent(t *testing.T) {
 	a, b := oteltest.New(), oteltest.New()
-	a.Telemetry.Timeout("db").TimedOut(context.Background())
+	report.NewTimeout(a.Telemetry, "db").TimedOut(context.Background())
 	assert.Equal(t, int64(1), a.Total(t, "palisade.timeout.timeouts"))
 	assert.Nil(t, b.Metric(t, "palisade.timeout.timeouts"))
-	assert.True(t, a.Telemetry.Enabled())
+	assert.False(t, a.Telemetry.IsDisabled())
 	assert.NotSame(t, telemetry.Default(), a.Telemetry)
 }

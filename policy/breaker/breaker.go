@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
-	"github.com/palisade-go/palisade/telemetry"
 )
 
 // Breaker is a circuit breaker: a [policy.Policy] that stops calling a
@@ -29,7 +29,7 @@ type Breaker struct {
 
 	errHalfOpen error // rejection when every trial call is taken
 	errIsolated error // rejection while isolated
-	report      *telemetry.BreakerReporter
+	report      *report.Breaker
 
 	_ [64]byte
 	// Calls counted without taking a window position (successes into a
@@ -102,7 +102,7 @@ func New(cfg Config) (*Breaker, error) {
 	ep := &episode{state: Closed}
 	b.newWindow(ep)
 	b.ep.Store(ep)
-	b.report = telemetry.NewBreakerReporter(cfg.Telemetry, s.name, stateNames, errorType, b, (*Breaker).observe)
+	b.report = report.NewBreaker(cfg.Telemetry, s.name, stateNames, reportedTransitions, errorType, b, (*Breaker).observe)
 	return b, nil
 }
 

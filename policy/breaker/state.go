@@ -1,6 +1,10 @@
 package breaker
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/palisade-go/palisade/internal/report"
+)
 
 // State is the state of a [Breaker].
 type State int32
@@ -29,4 +33,18 @@ func (s State) String() string {
 		return stateNames[s]
 	}
 	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// transitions are the state changes a breaker can make, whose
+// palisade.breaker.transitions series exist from the breaker's construction.
+var reportedTransitions = []report.Transition{
+	{From: int(Closed), To: int(Open)},
+	{From: int(Open), To: int(HalfOpen)},
+	{From: int(HalfOpen), To: int(Open)},
+	{From: int(HalfOpen), To: int(Closed)},
+	{From: int(Open), To: int(Closed)}, // Reset
+	{From: int(Isolated), To: int(Closed)},
+	{From: int(Closed), To: int(Isolated)},
+	{From: int(Open), To: int(Isolated)},
+	{From: int(HalfOpen), To: int(Isolated)},
 }

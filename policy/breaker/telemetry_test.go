@@ -52,7 +52,9 @@ func transitions(t *testing.T, h *oteltest.Harness) map[string]int64 {
 		assert.Equal(t, "db", name.AsString())
 		from, _ := dp.Attributes.Value("palisade.breaker.previous_state")
 		to, _ := dp.Attributes.Value("palisade.breaker.state")
-		got[from.AsString()+"->"+to.AsString()] = dp.Value
+		if dp.Value != 0 { // every transition's series exists from construction at 0
+			got[from.AsString()+"->"+to.AsString()] = dp.Value
+		}
 	}
 	return got
 }
@@ -140,7 +142,7 @@ func TestTelemetryRejections(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := oteltest.New()
 		b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry, ConsecutiveFailures: 1})
-		assert.Nil(t, h.Metric(t, "palisade.rejected_calls"))
+		assert.Zero(t, h.Total(t, "palisade.rejected_calls"))
 		run(t, b, 1, fail)
 
 		span := h.InSpan(t, func(ctx context.Context) {
@@ -213,7 +215,7 @@ func TestTelemetryRecordsNothingPerSuccess(t *testing.T) {
 			p.Done(nil)
 		})
 		assert.Empty(t, span.Events())
-		assert.Nil(t, h.Metric(t, "palisade.rejected_calls"))
+		assert.Zero(t, h.Total(t, "palisade.rejected_calls"))
 		assert.Empty(t, transitions(t, h))
 		runtime.KeepAlive(b)
 	}
@@ -242,4 +244,32 @@ func TestDisabledTelemetryReportsNothing(t *testing.T) {
 		_ = b.Execute(ctx, ok)
 	})
 	assert.Empty(t, span.Events())
+}
+
+// Counters whose series are known when the breaker is built start at 0, so
+// that a backend's increase() and rate() see the first opening and the first
+// rejection.
+func TestTelemetrySeriesExistFromConstruction(t *testing.T) {
+	h := oteltest.New()
+	b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry})
+	got := map[string]int64{}
+	for _, dp := range h.Sum(t, "palisade.breaker.transitions") {
+		from, _ := dp.Attributes.Value("palisade.breaker.previous_state")
+		to, _ := dp.Attributes.Value("palisade.breaker.state")
+		got[from.AsString()+"->"+to.AsString()] = dp.Value
+	}
+	assert.Equal(t, map[string]int64{
+		"closed->open": 0, "open->half_open": 0, "half_open->open": 0, "half_open->closed": 0,
+		"open->closed": 0, "isolated->closed": 0,
+		"closed->isolated": 0, "open->isolated": 0, "half_open->isolated": 0,
+	}, got)
+	rejected := h.Sum(t, "palisade.rejected_calls")
+	require.Len(t, rejected, 1)
+	assert.Equal(t, attribute.NewSet(
+		attribute.String("error.type", "circuit_open"),
+		attribute.String("palisade.policy.name", "db"),
+		attribute.String("palisade.policy.type", "breaker"),
+	), rejected[0].Attributes)
+	assert.Zero(t, rejected[0].Value)
+	runtime.KeepAlive(b)
 }

@@ -52,8 +52,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
-	"github.com/palisade-go/palisade/telemetry"
 )
 
 // waitersFlag, set in Bulkhead.state, says the queue is non-empty. It is
@@ -71,7 +71,7 @@ type Bulkhead struct {
 	name     string
 	errFull  *Error // refused at once
 	errWait  *Error // MaxWait passed in the queue
-	report   *telemetry.BulkheadReporter
+	report   *report.Bulkhead
 
 	_ [64]byte // keep the contended word off the read-only fields' cache line
 

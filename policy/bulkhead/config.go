@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
@@ -61,7 +62,7 @@ func New(cfg Config) (*Bulkhead, error) {
 		errFull:  &Error{Policy: cfg.Name},
 		errWait:  &Error{Policy: cfg.Name, Waited: cfg.MaxWait},
 	}
-	b.report = telemetry.NewBulkheadReporter(cfg.Telemetry, cfg.Name, errorType, b, (*Bulkhead).observe)
+	b.report = report.NewBulkhead(cfg.Telemetry, cfg.Name, errorType, b, (*Bulkhead).observe)
 	return b, nil
 }
 

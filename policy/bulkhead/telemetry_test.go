@@ -90,7 +90,8 @@ func TestTelemetryRejections(t *testing.T) {
 		synctest.Wait()
 		cancel()
 		assertWaitEnded(t, context.Canceled, w.result())
-		assert.Empty(t, sums(t, h, "palisade.rejected_calls"))
+		assert.Zero(t, h.Total(t, "palisade.rejected_calls"), "a caller giving up is not a rejection")
+		require.Len(t, h.Sum(t, "palisade.rejected_calls"), 1, "the rejection series exists from construction")
 
 		// Queue full, inside a recording span.
 		w = start(t.Context(), b)

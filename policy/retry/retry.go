@@ -7,8 +7,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
-	"github.com/palisade-go/palisade/telemetry"
 )
 
 // Retry is a policy that runs a failed call again. It is safe for
@@ -22,7 +22,7 @@ type Retry struct {
 	shouldRetry func(error) bool
 	onRetry     func(int, error, time.Duration)
 	budget      *Budget
-	report      *telemetry.RetryReporter
+	report      *report.Retry
 }
 
 // New returns a Retry configured by cfg, or an error naming the first
@@ -41,7 +41,7 @@ func New(cfg Config) (*Retry, error) {
 		shouldRetry: cfg.ShouldRetry,
 		onRetry:     cfg.OnRetry,
 		budget:      cfg.Budget,
-		report:      cfg.Telemetry.Retry(cfg.Name, budgetExhaustedType),
+		report:      report.NewRetry(cfg.Telemetry, cfg.Name, budgetExhaustedType),
 	}, nil
 }
 

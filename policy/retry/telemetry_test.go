@@ -70,7 +70,7 @@ func TestTelemetryRetries(t *testing.T) {
 	assert.Equal(t, int64(3), attrs(span.Attributes())["palisade.retry.attempts"].AsInt64())
 
 	// Nothing was rejected.
-	assert.Empty(t, h.Sum(t, "palisade.rejected_calls"))
+	assert.Zero(t, h.Total(t, "palisade.rejected_calls"))
 }
 
 func TestTelemetrySingleAttempt(t *testing.T) {
@@ -84,7 +84,8 @@ func TestTelemetrySingleAttempt(t *testing.T) {
 		assert.Empty(t, span.Events())
 		assert.NotContains(t, attrs(span.Attributes()), attribute.Key("palisade.retry.attempts"))
 	}
-	assert.Empty(t, h.Sum(t, "palisade.retry.retries"))
+	assert.Zero(t, h.Total(t, "palisade.retry.retries"))
+	assert.Len(t, h.Sum(t, "palisade.retry.retries"), 1, "the series exists from construction")
 }
 
 func TestTelemetryAttemptsOnPipelineSpan(t *testing.T) {

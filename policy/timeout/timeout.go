@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -80,7 +81,7 @@ type Config struct {
 type Timeout struct {
 	name     string
 	duration time.Duration
-	report   *telemetry.TimeoutReporter
+	report   *report.Timeout
 }
 
 // New returns a Timeout configured by cfg, or an error naming the first
@@ -95,7 +96,7 @@ func New(cfg Config) (*Timeout, error) {
 	return &Timeout{
 		name:     cfg.Name,
 		duration: cfg.Duration,
-		report:   cfg.Telemetry.Timeout(cfg.Name),
+		report:   report.NewTimeout(cfg.Telemetry, cfg.Name),
 	}, nil
 }
 
