@@ -22,6 +22,7 @@ import (
 	"github.com/palisade-go/palisade/palisadehttp"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/policy/timeout"
@@ -229,7 +230,7 @@ func TestRetryBudgetRefusalReturnsTheResponse(t *testing.T) {
 	var hits atomic.Int32
 	srv, base := newServer(t, failThenOK(100, &hits))
 	r := retry.Must(retry.Config{BackOff: noDelay, Telemetry: telemetry.Disabled(),
-		Budget: retry.MustBudget(retry.BudgetConfig{})}) // no retries at all
+		Budget: budget.Must(budget.Config{})}) // no retries at all
 	client := &http.Client{Transport: &palisadehttp.Transport{Base: base, Policy: r}}
 
 	resp, err := client.Get(srv.URL)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/policy/timeout"
@@ -104,7 +105,7 @@ type fzWorld struct {
 	t         *testing.T
 	reader    *sdkmetric.ManualReader
 	tel       *telemetry.Telemetry
-	budget    *retry.Budget
+	budget    *budget.Budget
 	observers []*fzObserver
 	ids       atomic.Int64
 
@@ -550,7 +551,7 @@ func fzRun(t *testing.T, data []byte) {
 		t:      t,
 		reader: reader,
 		tel:    telemetry.New(telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))),
-		budget: retry.MustBudget(retry.BudgetConfig{Ratio: 0.5, MinRetries: 1, Window: time.Second}),
+		budget: budget.Must(budget.Config{Ratio: 0.5, MinExtra: 1, Window: time.Second}),
 	}
 	top := w.node(r, 0, fzPipeline)
 	bound := top.attempts()

@@ -40,6 +40,7 @@ import (
 
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/policy/timeout"
@@ -137,7 +138,7 @@ func newApp() (*app, error) {
 				return b
 			},
 			ShouldRetry: func(err error) bool { return !errors.Is(err, policy.ErrRejected) },
-			Budget:      retry.MustBudget(retry.BudgetConfig{Ratio: 0.2, MinRetries: 5}),
+			Budget:      budget.Must(budget.Config{Ratio: 0.2, MinExtra: 5}),
 			Telemetry:   tel,
 		}),
 		b,

@@ -39,6 +39,7 @@ import (
 	"github.com/palisade-go/palisade/palisadehttp"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/policy/timeout"
@@ -139,7 +140,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 			// would only be rejected again.
 			ShouldRetry: func(err error) bool { return !errors.Is(err, policy.ErrRejected) },
 			// Retries may add at most 20% to the load (plus a few).
-			Budget:    retry.MustBudget(retry.BudgetConfig{Ratio: 0.2, MinRetries: 10, Window: time.Second}),
+			Budget:    budget.Must(budget.Config{Ratio: 0.2, MinExtra: 10, Window: time.Second}),
 			Telemetry: tel,
 		}),
 		breaker.Must(breaker.Config{

@@ -27,6 +27,7 @@ import (
 
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/bulkhead"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/policy/timeout"
@@ -265,7 +266,7 @@ func TestSoak(t *testing.T) {
 			},
 			ShouldRetry: shouldRetry,
 			OnRetry:     func(int, error, time.Duration) { onRetry.Add(1) },
-			Budget:      retry.MustBudget(retry.BudgetConfig{Ratio: 0.2, MinRetries: 20, Window: time.Second}),
+			Budget:      budget.Must(budget.Config{Ratio: 0.2, MinExtra: 20, Window: time.Second}),
 			Telemetry:   tel,
 		}),
 		pr,

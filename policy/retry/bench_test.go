@@ -6,6 +6,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -20,7 +21,7 @@ func BenchmarkSuccessFirstAttempt(b *testing.B) {
 		{"telemetry-off", retry.Config{Telemetry: telemetry.Disabled()}},
 		{"telemetry-default", retry.Config{}},
 		{"max-duration", retry.Config{MaxDuration: 1e9, Telemetry: telemetry.Disabled()}},
-		{"budget", retry.Config{Budget: retry.MustBudget(retry.BudgetConfig{Ratio: 0.1}), Telemetry: telemetry.Disabled()}},
+		{"budget", retry.Config{Budget: budget.Must(budget.Config{Ratio: 0.1}), Telemetry: telemetry.Disabled()}},
 	} {
 		r := retry.Must(bc.cfg)
 		ctx := context.Background()

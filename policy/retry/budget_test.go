@@ -3,7 +3,6 @@ package retry_test
 import (
 	"context"
 	"errors"
-	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,32 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
-func TestBudgetConfigValidation(t *testing.T) {
-	for _, c := range []struct {
-		cfg   retry.BudgetConfig
-		field string
-	}{
-		{retry.BudgetConfig{Ratio: -0.1}, "BudgetConfig.Ratio"},
-		{retry.BudgetConfig{Ratio: math.NaN()}, "BudgetConfig.Ratio"},
-		{retry.BudgetConfig{Ratio: math.Inf(1)}, "BudgetConfig.Ratio"},
-		{retry.BudgetConfig{MinRetries: -1}, "BudgetConfig.MinRetries"},
-		{retry.BudgetConfig{Window: -time.Second}, "BudgetConfig.Window"},
-	} {
-		_, err := retry.NewBudget(c.cfg)
-		require.Error(t, err, "%+v", c.cfg)
-		assert.Contains(t, err.Error(), c.field)
-		assert.Panics(t, func() { retry.MustBudget(c.cfg) })
-	}
-	assert.Equal(t, retry.DefaultBudgetWindow, retry.MustBudget(retry.BudgetConfig{}).Window())
-	assert.Equal(t, time.Minute, retry.MustBudget(retry.BudgetConfig{Window: time.Minute}).Window())
-}
-
-// retries returns the retries one call through r made before it ended, and
-// its error.
 func retries(t *testing.T, r *retry.Retry) (int, error) {
 	t.Helper()
 	attempts := 0
@@ -51,7 +29,7 @@ func retries(t *testing.T, r *retry.Retry) (int, error) {
 }
 
 func TestBudgetDenial(t *testing.T) {
-	b := retry.MustBudget(retry.BudgetConfig{MinRetries: 2})
+	b := budget.Must(budget.Config{MinExtra: 2})
 	r := newRetry(t, retry.Config{MaxAttempts: retry.Unlimited, BackOff: zero, Budget: b})
 	n, err := retries(t, r)
 	assert.Equal(t, 2, n)
@@ -71,7 +49,7 @@ func TestBudgetDenial(t *testing.T) {
 }
 
 func TestBudgetZeroMeansZero(t *testing.T) {
-	r := newRetry(t, retry.Config{BackOff: zero, Budget: retry.MustBudget(retry.BudgetConfig{})})
+	r := newRetry(t, retry.Config{BackOff: zero, Budget: budget.Must(budget.Config{})})
 	n, err := retries(t, r)
 	assert.Zero(t, n)
 	assert.ErrorIs(t, err, retry.ErrBudgetExhausted)
@@ -79,7 +57,7 @@ func TestBudgetZeroMeansZero(t *testing.T) {
 
 func TestBudgetRatio(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := retry.MustBudget(retry.BudgetConfig{Ratio: 0.5})
+		b := budget.Must(budget.Config{Ratio: 0.5})
 		r := newRetry(t, retry.Config{MaxAttempts: retry.Unlimited, BackOff: zero, Budget: b})
 		for range 4 {
 			require.NoError(t, r.Execute(t.Context(), func(context.Context) error { return nil }))
@@ -94,7 +72,7 @@ func TestBudgetRatio(t *testing.T) {
 func TestBudgetOnlyCountsRetriesThatHappen(t *testing.T) {
 	// A call ended by ShouldRetry, MaxAttempts or a permanent error spends
 	// nothing.
-	b := retry.MustBudget(retry.BudgetConfig{MinRetries: 1})
+	b := budget.Must(budget.Config{MinExtra: 1})
 	one := newRetry(t, retry.Config{MaxAttempts: 1, Budget: b})
 	never := newRetry(t, retry.Config{ShouldRetry: func(error) bool { return false }, Budget: b})
 	for range 3 {
@@ -111,7 +89,7 @@ func TestBudgetOnlyCountsRetriesThatHappen(t *testing.T) {
 
 func TestBudgetWindowSlides(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := retry.MustBudget(retry.BudgetConfig{MinRetries: 1, Window: 10 * time.Second})
+		b := budget.Must(budget.Config{MinExtra: 1, Window: 10 * time.Second})
 		r := newRetry(t, retry.Config{MaxAttempts: retry.Unlimited, BackOff: zero, Budget: b})
 		n, _ := retries(t, r)
 		require.Equal(t, 1, n)
@@ -132,7 +110,7 @@ func TestBudgetWindowSlides(t *testing.T) {
 
 func TestBudgetCallsLeaveTheWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := retry.MustBudget(retry.BudgetConfig{Ratio: 1, Window: 10 * time.Second})
+		b := budget.Must(budget.Config{Ratio: 1, Window: 10 * time.Second})
 		r := newRetry(t, retry.Config{MaxAttempts: retry.Unlimited, BackOff: zero, Budget: b})
 		for range 3 {
 			require.NoError(t, r.Execute(t.Context(), func(context.Context) error { return nil }))
@@ -156,7 +134,7 @@ func TestBudgetCallsLeaveTheWindow(t *testing.T) {
 func TestBudgetSharedByConcurrentCallers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const callers = 20 // 10 through each of two policies
-		b := retry.MustBudget(retry.BudgetConfig{Ratio: 0.5, MinRetries: 5})
+		b := budget.Must(budget.Config{Ratio: 0.5, MinExtra: 5})
 		policies := []*retry.Retry{
 			newRetry(t, retry.Config{Name: "a", MaxAttempts: retry.Unlimited, BackOff: zero, Budget: b}),
 			newRetry(t, retry.Config{Name: "b", MaxAttempts: retry.Unlimited, BackOff: zero, Budget: b}),
@@ -194,7 +172,7 @@ func TestBudgetSharedByConcurrentCallers(t *testing.T) {
 func TestBudgetConcurrentStress(t *testing.T) {
 	// Real time and real concurrency, for the race detector: whatever the
 	// interleaving, retries never exceed the budget.
-	b := retry.MustBudget(retry.BudgetConfig{Ratio: 0.1, MinRetries: 3, Window: time.Hour})
+	b := budget.Must(budget.Config{Ratio: 0.1, MinExtra: 3, Window: time.Hour})
 	r := newRetry(t, retry.Config{MaxAttempts: 4, BackOff: zero, Budget: b})
 	var (
 		wg                      sync.WaitGroup

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
@@ -88,8 +89,8 @@ type Config struct {
 	OnRetry func(attempt int, err error, delay time.Duration)
 
 	// Budget, if not nil, limits retries across every call of every policy
-	// sharing it; see [Budget].
-	Budget *Budget
+	// sharing it; see [budget.Budget].
+	Budget *budget.Budget
 
 	// Telemetry is where the policy reports; nil means telemetry.Default().
 	Telemetry *telemetry.Telemetry

@@ -9,6 +9,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -101,7 +102,7 @@ func Example_retryAfter() {
 func ExampleBudget() {
 	// One budget for every caller of the users service: retries may add at
 	// most 10% to its load, plus 2 retries per window for quiet periods.
-	budget := retry.MustBudget(retry.BudgetConfig{Ratio: 0.1, MinRetries: 2, Window: 10 * time.Second})
+	budget := budget.Must(budget.Config{Ratio: 0.1, MinExtra: 2, Window: 10 * time.Second})
 	r := retry.Must(retry.Config{
 		MaxAttempts: retry.Unlimited,
 		BackOff:     func() backoff.BackOff { return &backoff.ZeroBackOff{} },

@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -157,9 +158,9 @@ func checkConfigError(t *testing.T, err error, invalid []string) bool {
 	return true
 }
 
-// FuzzBudgetConfig checks NewBudget on any BudgetConfig: it never panics, it
+// FuzzBudgetConfig checks budget.New on any budget.Config: it never panics, it
 // refuses exactly the invalid ones with an error naming the field, and a
-// valid one allows exactly the retries MinRetries + Ratio × calls allows,
+// valid one allows exactly the retries MinExtra + Ratio × calls allows,
 // forgetting them once Window has passed.
 func FuzzBudgetConfig(f *testing.F) {
 	f.Add(0.0, 0, int64(0))
@@ -173,24 +174,24 @@ func FuzzBudgetConfig(f *testing.F) {
 	f.Add(0.0, 0, int64(-1))
 	f.Add(0.0, math.MaxInt, int64(math.MaxInt64))
 	f.Fuzz(func(t *testing.T, ratio float64, minRetries int, window int64) {
-		cfg := retry.BudgetConfig{Ratio: ratio, MinRetries: minRetries, Window: time.Duration(window)}
+		cfg := budget.Config{Ratio: ratio, MinExtra: minRetries, Window: time.Duration(window)}
 		var invalid []string
 		if !(ratio >= 0) || math.IsInf(ratio, 1) {
-			invalid = append(invalid, "BudgetConfig.Ratio")
+			invalid = append(invalid, "Config.Ratio")
 		}
 		if minRetries < 0 {
-			invalid = append(invalid, "BudgetConfig.MinRetries")
+			invalid = append(invalid, "Config.MinExtra")
 		}
 		if window < 0 {
-			invalid = append(invalid, "BudgetConfig.Window")
+			invalid = append(invalid, "Config.Window")
 		}
-		b, err := retry.NewBudget(cfg)
+		b, err := budget.New(cfg)
 		if checkConfigError(t, err, invalid) {
 			return
 		}
 		wantWindow := cfg.Window
 		if wantWindow == 0 {
-			wantWindow = retry.DefaultBudgetWindow
+			wantWindow = budget.DefaultWindow
 		}
 		if b.Window() != wantWindow {
 			t.Fatalf("Window() = %v, want %v", b.Window(), wantWindow)
@@ -198,7 +199,7 @@ func FuzzBudgetConfig(f *testing.F) {
 
 		synctest.Test(t, func(t *testing.T) {
 			const maxAttempts = 12
-			b := retry.MustBudget(cfg)
+			b := budget.Must(cfg)
 			r := retry.Must(retry.Config{
 				MaxAttempts: maxAttempts,
 				BackOff:     func() backoff.BackOff { return &backoff.ZeroBackOff{} },

@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/palisade-go/palisade/internal/oteltest"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -166,7 +167,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				cfg := retry.Config{
 					MaxAttempts: 3,
 					BackOff:     constant(delay),
-					Budget:      retry.MustBudget(retry.BudgetConfig{MinRetries: 10}),
+					Budget:      budget.Must(budget.Config{MinExtra: 10}),
 					Telemetry:   tel,
 				}
 				if r.cfg != nil {
@@ -245,7 +246,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 // retry the budget allows.
 func TestPanicSpendsNoBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := retry.MustBudget(retry.BudgetConfig{MinRetries: 1})
+		b := budget.Must(budget.Config{MinExtra: 1})
 		r := retry.Must(retry.Config{MaxAttempts: 5, BackOff: zero, Budget: b, Telemetry: telemetry.Disabled()})
 		for range 3 {
 			func() {

@@ -9,10 +9,11 @@ import (
 
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/budget"
 )
 
 // Retry is a policy that runs a failed call again. It is safe for
-// concurrent use; its state is per call, but for its [Budget].
+// concurrent use; its state is per call, but for its [budget.Budget].
 type Retry struct {
 	name        string
 	maxAttempts int // -1: unlimited
@@ -21,7 +22,7 @@ type Retry struct {
 	maxHint     time.Duration
 	shouldRetry func(error) bool
 	onRetry     func(int, error, time.Duration)
-	budget      *Budget
+	budget      *budget.Budget
 	report      *report.Retry
 }
 
@@ -69,7 +70,7 @@ func (r *Retry) MaxAttempts() int { return r.maxAttempts }
 // number. A panic in fn is not retried: it goes on up the stack.
 func (r *Retry) Execute(ctx context.Context, fn policy.Func) error {
 	if r.budget != nil {
-		r.budget.call()
+		r.budget.Call()
 	}
 	var start time.Time
 	if r.maxDuration > 0 {
@@ -136,7 +137,7 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 		if !r.canWait(ctx, start, delay) {
 			return &ExhaustedError{Attempts: attempt, Err: err}
 		}
-		if r.budget != nil && !r.budget.allowRetry() {
+		if r.budget != nil && !r.budget.TryExtra() {
 			r.report.BudgetRejected(ctx)
 			return &BudgetExhaustedError{Attempts: attempt, Err: err}
 		}

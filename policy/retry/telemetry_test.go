@@ -11,6 +11,7 @@ import (
 
 	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -111,7 +112,7 @@ func TestTelemetryBudgetRejection(t *testing.T) {
 		Name:        "users",
 		MaxAttempts: retry.Unlimited,
 		BackOff:     zero,
-		Budget:      retry.MustBudget(retry.BudgetConfig{MinRetries: 1}),
+		Budget:      budget.Must(budget.Config{MinExtra: 1}),
 		Telemetry:   h.Telemetry,
 	})
 	span := h.InSpan(t, func(ctx context.Context) {
@@ -146,7 +147,7 @@ func TestTelemetryBudgetRejection(t *testing.T) {
 func TestTelemetryDisabled(t *testing.T) {
 	r := retry.Must(retry.Config{
 		BackOff:   zero,
-		Budget:    retry.MustBudget(retry.BudgetConfig{MinRetries: 1}),
+		Budget:    budget.Must(budget.Config{MinExtra: 1}),
 		Telemetry: telemetry.Disabled(),
 	})
 	assert.ErrorIs(t, r.Execute(t.Context(), failing(10).fn), retry.ErrBudgetExhausted)
