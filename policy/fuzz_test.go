@@ -237,6 +237,9 @@ type fzResult struct {
 }
 
 // Execute runs the observed policy, checking what it does with fn.
+// AttemptMode is that of the observed policy.
+func (o *fzObserver) AttemptMode() policy.AttemptMode { return policy.ModeOf(o.p) }
+
 func (o *fzObserver) Execute(ctx context.Context, fn policy.Func) error {
 	w := o.w
 	w.mu.Lock()

@@ -147,6 +147,32 @@ func TestPipelineDoesNotAllocatePerPolicy(t *testing.T) {
 type passthrough struct{}
 
 func (passthrough) Execute(ctx context.Context, fn policy.Func) error { return fn(ctx) }
+func (passthrough) AttemptMode() policy.AttemptMode                   { return policy.SequentialAttempts }
+
+// undeclared is a passthrough that does not say it is sequential.
+type undeclared struct{}
+
+func (undeclared) Execute(ctx context.Context, fn policy.Func) error { return fn(ctx) }
+
+// A policy that declares no attempt mode is composed with a frame of its
+// own for the policies below it, per call: a few allocations, however many
+// sequential policies stand above it.
+func TestUndeclaredPolicyCostsAFramePerCall(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	p := policy.NewPipeline("p", passthrough{}, undeclared{}, passthrough{}).WithTelemetry(telemetry.Disabled())
+	assert.Equal(t, policy.UndeclaredAttempts, p.AttemptMode())
+	ctx := context.Background()
+	fn := func(context.Context) error { return nil }
+	allocs := testing.AllocsPerRun(100, func() { _ = p.Execute(ctx, fn) })
+	assert.LessOrEqual(t, allocs, 6.0)
+	deeper := policy.NewPipeline("p", passthrough{}, passthrough{}, passthrough{}, passthrough{}, undeclared{}, passthrough{}).WithTelemetry(telemetry.Disabled())
+	assert.Equal(t, allocs, testing.AllocsPerRun(100, func() { _ = deeper.Execute(ctx, fn) }),
+		"sequential policies above cost nothing")
+	assert.Equal(t, policy.SequentialAttempts, policy.NewPipeline("q", passthrough{}, passthrough{}).AttemptMode())
+	assert.Equal(t, policy.SequentialAttempts, policy.NewPipeline("empty").AttemptMode())
+}
 
 func TestGet(t *testing.T) {
 	var log []string
@@ -231,4 +257,20 @@ func TestPipelineRecoversFromPanickingCall(t *testing.T) {
 	})
 	want := errors.New("after")
 	assert.Same(t, want, p.Execute(context.Background(), func(context.Context) error { return want }))
+}
+
+func TestGetCostsOneAllocationThroughAPipeline(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	ctx := context.Background()
+	fn := func(context.Context) (int, error) { return 1, nil }
+	for _, p := range []*policy.Pipeline{
+		policy.NewPipeline("empty"),
+		policy.NewPipeline("one", passthrough{}),
+		policy.NewPipeline("four", passthrough{}, passthrough{}, passthrough{}, passthrough{}),
+	} {
+		p := p.WithTelemetry(telemetry.Disabled())
+		assert.Equal(t, 1.0, testing.AllocsPerRun(100, func() { _, _ = policy.Get(ctx, p, fn) }), p.Name())
+	}
 }

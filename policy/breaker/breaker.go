@@ -769,4 +769,8 @@ func (b *Breaker) Reset() {
 	b.emit(context.Background(), &trs)
 }
 
-var _ policy.Policy = (*Breaker)(nil)
+var _ policy.ModalPolicy = (*Breaker)(nil)
+
+// AttemptMode returns policy.SequentialAttempts: the policy runs its
+// function at most once at a time, and never after Execute returns.
+func (*Breaker) AttemptMode() policy.AttemptMode { return policy.SequentialAttempts }

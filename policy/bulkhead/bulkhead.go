@@ -367,4 +367,8 @@ var testHookGiveUp func()
 // queued and has yet to take the lock to hand it over.
 var testHookHandOff func()
 
-var _ policy.Policy = (*Bulkhead)(nil)
+var _ policy.ModalPolicy = (*Bulkhead)(nil)
+
+// AttemptMode returns policy.SequentialAttempts: the policy runs its
+// function at most once at a time, and never after Execute returns.
+func (*Bulkhead) AttemptMode() policy.AttemptMode { return policy.SequentialAttempts }

@@ -216,4 +216,8 @@ func (c *attemptContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-var _ policy.Policy = (*Retry)(nil)
+var _ policy.ModalPolicy = (*Retry)(nil)
+
+// AttemptMode returns policy.SequentialAttempts: the policy runs its
+// function at most once at a time, and never after Execute returns.
+func (*Retry) AttemptMode() policy.AttemptMode { return policy.SequentialAttempts }

@@ -139,4 +139,8 @@ func (t *Timeout) Execute(ctx context.Context, fn policy.Func) error {
 	return &Error{Policy: t.name, Duration: t.duration, Err: err}
 }
 
-var _ policy.Policy = (*Timeout)(nil)
+var _ policy.ModalPolicy = (*Timeout)(nil)
+
+// AttemptMode returns policy.SequentialAttempts: the policy runs its
+// function at most once at a time, and never after Execute returns.
+func (*Timeout) AttemptMode() policy.AttemptMode { return policy.SequentialAttempts }
