@@ -3,6 +3,7 @@ package timeout_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -200,5 +201,33 @@ func TestTelemetry(t *testing.T) {
 		assert.Equal(t, []attribute.KeyValue{attribute.String("palisade.policy.name", "db-query")}, events[0].Attributes)
 		assert.Contains(t, ended[0].Attributes(), attribute.String("error.type", "timeout"))
 		assert.Empty(t, ended[1].Events())
+	})
+}
+
+// An inner policy's own rejection that happens to end after the deadline
+// passed stays that rejection: wrapping it as a timeout would make a
+// bulkhead's MaxWait expiry count as a timeout, and the pipeline report it
+// as error.type "timeout" (seen in the soak, where 4 in 60,000 bulkhead
+// rejections came back so).
+func TestInnerRejectionAfterTheDeadlineIsNotATimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		to := timeout.Must(timeout.Config{Duration: time.Second, Telemetry: telemetry.Disabled()})
+		rejection := fmt.Errorf("inner: %w", policy.ErrRejected)
+		err := to.Execute(context.Background(), func(ctx context.Context) error {
+			time.Sleep(time.Second) // the deadline passes as the inner policy refuses
+			return rejection
+		})
+		assert.Same(t, rejection, err)
+		assert.False(t, errors.Is(err, timeout.ErrTimeout))
+
+		// A rejection caused by the deadline (a bulkhead waiter whose
+		// context ended) is this policy's timeout, and still a rejection.
+		waitEnded := fmt.Errorf("gave up waiting: %w", errors.Join(policy.ErrRejected, context.DeadlineExceeded))
+		err = to.Execute(context.Background(), func(ctx context.Context) error {
+			<-ctx.Done()
+			return waitEnded
+		})
+		assert.ErrorIs(t, err, timeout.ErrTimeout)
+		assert.ErrorIs(t, err, policy.ErrRejected)
 	})
 }

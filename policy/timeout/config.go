@@ -1,0 +1,48 @@
+package timeout
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/palisade-go/palisade/internal/report"
+	"github.com/palisade-go/palisade/telemetry"
+)
+
+// DefaultName is the name of a Timeout whose Config.Name is empty.
+const DefaultName = "timeout"
+
+// Config configures a [Timeout].
+type Config struct {
+	// Name names the policy in telemetry and errors; default [DefaultName].
+	Name string
+	// Duration is the longest a call may take; required, > 0.
+	Duration time.Duration
+	// Telemetry is where the policy reports; nil means telemetry.Default().
+	Telemetry *telemetry.Telemetry
+}
+
+// New returns a Timeout configured by cfg, or an error naming the first
+// invalid field.
+func New(cfg Config) (*Timeout, error) {
+	if cfg.Duration <= 0 {
+		return nil, fmt.Errorf("palisade/timeout: Config.Duration must be > 0, got %v", cfg.Duration)
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	return &Timeout{
+		name:     cfg.Name,
+		duration: cfg.Duration,
+		report:   report.NewTimeout(cfg.Telemetry, cfg.Name),
+	}, nil
+}
+
+// Must is like New but panics with New's error; for configurations written
+// as literals.
+func Must(cfg Config) *Timeout {
+	t, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
