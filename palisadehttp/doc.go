@@ -24,9 +24,11 @@
 //     5xx or 429 status). A failed response is reported to the policy as a
 //     *[StatusError], whose RetryAfter comes from the Retry-After header, so
 //     that the retry policy waits as long as the server asked. Up to 64 KiB
-//     of its body are read at once (within the attempt's deadline), letting
-//     the connection go back to the pool; a larger body is closed, rest
-//     unread, when the next attempt starts.
+//     of its body are read at once, for at most 100 ms and within the
+//     attempt's deadline, letting the connection go back to the pool; a
+//     larger body, or one that has not ended by then (a server that sent
+//     its headers and stalls), is closed, rest unread, when the next attempt
+//     starts, closing its connection rather than waiting for it.
 //
 // When Execute returns:
 //
@@ -47,7 +49,7 @@
 // A policy's work on an attempt ends when the attempt returns, which for
 // HTTP is when the response headers have arrived: a timeout policy bounds
 // the time to the response headers (and to reading a failed response's first
-// 64 KiB), a bulkhead counts a request as in flight until then, and a breaker
+// 64 KiB, 100 ms at most), a bulkhead counts a request as in flight until then, and a breaker
 // records the status code. The body of a successful response is read after
 // RoundTrip has returned, under the request's own context only, so that the
 // end of the attempt (which cancels the attempt's context) does not cut it
