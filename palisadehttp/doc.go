@@ -17,8 +17,15 @@
 //  2. for every attempt after the first, gives the clone a fresh body from
 //     Request.GetBody (http.NewRequest sets it for bytes.Buffer,
 //     bytes.Reader and strings.Reader bodies). A request whose body cannot
-//     be rewound fails the attempt with [ErrBodyNotRewindable], marked
-//     permanent for the retry policy (backoff.Permanent);
+//     be sent again (a body and no GetBody) can make one attempt only: the
+//     error of that attempt is marked permanent (backoff.Permanent), so that
+//     a retry policy ends the call with it at once, and the caller gets the
+//     attempt's outcome — its 503 response, say — as if no retry had been
+//     asked for. Should a policy run the function again all the same, that
+//     attempt sends nothing and fails with an error matching
+//     [ErrBodyNotRewindable] and policy.ErrRejected, so that a breaker
+//     counts it neither way, and the caller still gets the outcome of the
+//     attempt that was sent;
 //  3. sends the clone through Base;
 //  4. judges the response with IsFailure (by default [DefaultIsFailure]: a
 //     5xx or 429 status). A failed response is reported to the policy as a
