@@ -51,6 +51,34 @@
 //     an open breaker), a timeout, a network error, the caller's
 //     cancellation — the caller gets the policy's error, and no response.
 //
+// # Errors no retry can fix
+//
+// Some errors of Base come back the same however often the request is
+// sent. An attempt marks them permanent (backoff.Permanent), so that a
+// retry policy returns them at once, after one attempt; the caller of
+// RoundTrip gets the error itself, never the marker:
+//
+//   - a request that net/http refuses to send as built: an unsupported URL
+//     scheme, an invalid header, trailer or method, a URL without a host, a
+//     Content-Length that its body does not match. These are the caller's
+//     mistakes and say nothing about the dependency: while the policies see
+//     them they also match policy.ErrRejected, so that a breaker counts them
+//     neither way (one caller's bad request must not open a breaker that
+//     other callers share), and their error.type is "invalid_request";
+//   - a server certificate that the client does not accept
+//     (*tls.CertificateVerificationError, or an x509 error such as
+//     x509.UnknownAuthorityError, x509.HostnameError or
+//     x509.CertificateInvalidError). The server was reached and answered
+//     with a certificate that every attempt will refuse until someone
+//     changes it or the client's configuration, so a breaker counts it as a
+//     failure, and, open, fails the calls fast rather than handshake again;
+//   - "stopped after N redirects", from a Base that follows redirects itself.
+//     (Under an http.Client, redirects are followed by the client, each
+//     hop one RoundTrip of its own.)
+//
+// net/http gives the errors of invalid requests no type; they are
+// recognized by their messages, as go-retryablehttp and failsafe-go do.
+//
 // # Deadlines and response bodies
 //
 // A policy's work on an attempt ends when the attempt returns, which for

@@ -151,7 +151,7 @@ func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 		rt.mu.Lock()
 		rt.lastErr = err
 		rt.mu.Unlock()
-		return err
+		return classify(err)
 	}
 
 	var failure *StatusError
@@ -199,6 +199,9 @@ func (rt *roundTrip) finish(err error) (*http.Response, error) {
 	}
 	if p, ok := err.(*permanentError); ok {
 		err = p.Err // made by an attempt, and returned by a policy that does not unwrap it
+	}
+	if r, ok := err.(*invalidRequestError); ok {
+		err = r.err // the caller gets net/http's own error
 	}
 	var notSent *notSentError
 	if resp != nil && (err == nil || wraps(err, failure) || errors.As(err, &notSent)) {
