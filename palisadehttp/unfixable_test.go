@@ -19,7 +19,9 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/palisadehttp"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
@@ -208,3 +210,27 @@ func newGetTo(t *testing.T, url string) *http.Request {
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// TestPermanentMarkerKeepsErrorType: without a retry to unwrap it, the
+// permanent marker reaches the pipeline, whose span still reports the
+// error.type of the error itself.
+func TestPermanentMarkerKeepsErrorType(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ErrorLog = discardLog()
+	t.Cleanup(srv.Close)
+	h := oteltest.New()
+	p := policy.NewPipeline("tls", breaker.Must(breaker.Config{Telemetry: h.Telemetry})).WithTelemetry(h.Telemetry)
+	base := &http.Transport{}
+	t.Cleanup(base.CloseIdleConnections)
+	tr := &palisadehttp.Transport{Base: base, Policy: p}
+
+	_, err := tr.RoundTrip(newGetTo(t, srv.URL))
+	var verr *tls.CertificateVerificationError
+	require.ErrorAs(t, err, &verr)
+	assert.Same(t, verr, err, "the caller gets the TLS error itself")
+
+	ended := h.Spans.Ended()
+	require.Len(t, ended, 1)
+	assert.Contains(t, ended[0].Attributes(), attribute.String("error.type", telemetry.ErrorType(verr)))
+	assert.NotContains(t, telemetry.ErrorType(verr), "backoff")
+}
