@@ -159,3 +159,30 @@ func TestGetBodyErrorLaterAttemptIsNeutral(t *testing.T) {
 	assert.Equal(t, 1, b.Metrics().Failures, "one failure, the one sent")
 	assert.Equal(t, 1, b.Metrics().Calls)
 }
+
+// TestOneShotBodyLaterAttemptAfterNetworkError: a policy that runs the
+// function again after a network error gets the neutral error for the
+// attempt that cannot be sent; the caller gets the network error of the
+// attempt that was.
+func TestOneShotBodyLaterAttemptAfterNetworkError(t *testing.T) {
+	srv, base := newServer(t, func(http.ResponseWriter, *http.Request) {})
+	addr := srv.URL
+	srv.Close() // nothing listens there now
+	var errs []error
+	p := policyFunc(func(ctx context.Context, fn policy.Func) error {
+		for range 2 {
+			errs = append(errs, fn(ctx))
+		}
+		return errs[len(errs)-1]
+	})
+	tr := &palisadehttp.Transport{Base: base, Policy: p}
+
+	resp, err := tr.RoundTrip(oneShotPost(t, addr))
+	assert.Nil(t, resp)
+	var opErr *net.OpError
+	assert.ErrorAs(t, err, &opErr, "the network error of the attempt sent")
+	assert.NotErrorIs(t, err, policy.ErrRejected)
+	require.Len(t, errs, 2)
+	assert.ErrorIs(t, errs[1], palisadehttp.ErrBodyNotRewindable)
+	assert.ErrorIs(t, errs[1], policy.ErrRejected)
+}

@@ -204,9 +204,13 @@ func (rt *roundTrip) finish(err error) (*http.Response, error) {
 		err = r.err // the caller gets net/http's own error
 	}
 	var notSent *notSentError
-	if resp != nil && (err == nil || wraps(err, failure) || errors.As(err, &notSent)) {
+	errors.As(err, &notSent)
+	if resp != nil && (err == nil || wraps(err, failure) || notSent != nil) {
 		resp.Request = rt.req
 		return resp, nil
+	}
+	if notSent != nil && notSent.prev != nil {
+		err = notSent.prev // the outcome of the attempt that was sent
 	}
 	if resp != nil {
 		resp.Body.Close()
