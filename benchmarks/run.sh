@@ -2,7 +2,7 @@
 # Runs palisade's benchmarks side by side with failsafe-go and gobreaker, then
 # prints them through benchstat (each library a column; the peer is the base,
 # so palisade's "vs base" is its difference from the peer) and the targets of
-# DESIGN.md with the ratio of each palisade figure to its peer.
+# docs/design.md with the ratio of each palisade figure to its peer.
 #
 #   bash benchmarks/run.sh              # all, -count 6
 #   COUNT=10 BENCH=Breaker bash benchmarks/run.sh

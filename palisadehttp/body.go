@@ -6,12 +6,21 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // maxBuffered is how much of a failed response's body an attempt reads into
 // memory: enough for any error page, so that the connection is free for the
 // next attempt, and bounded, so that a huge one costs no more.
 const maxBuffered = 64 << 10
+
+// drainWait is how long an attempt waits for a failed response's body to
+// end: enough for an error page sent with its headers or just after them,
+// and short, so that a server that sends its headers and stalls does not hold
+// the attempt, and what it holds (a bulkhead slot), until a deadline, or
+// forever without one.
+const drainWait = 100 * time.Millisecond
 
 // attemptContext is the context with which one attempt's request is sent.
 //
@@ -85,29 +94,94 @@ func (d detached) Value(key any) any {
 func (d detached) AfterFunc(f func()) func() bool { return context.AfterFunc(d.Context, f) }
 
 // bufferFailed reads up to maxBuffered bytes of a failed response's body
-// into memory, under the attempt's deadline, and then detaches it from the
-// attempt. A body read to its end is closed at once, so that its connection
-// can serve the next attempt, and replaced by the bytes read; a longer one
-// keeps its connection until it is closed.
+// into memory, for no longer than drainWait and within the attempt's
+// deadline, and then detaches it from the attempt. A body read to its end is
+// closed at once, so that its connection can serve the next attempt, and
+// replaced by the bytes read. A longer one, or one that has not ended by
+// then — a server that sent its headers and stalls — keeps its connection
+// until it is closed: the next attempt closes it (and so the connection)
+// rather than wait for it, and a caller given the response reads the rest.
 func bufferFailed(resp *http.Response, a *attemptContext) {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		a.end()
 		return
 	}
 	orig := resp.Body
-	data, err := io.ReadAll(io.LimitReader(orig, maxBuffered+1))
-	if err == nil && len(data) <= maxBuffered { // read to the end
-		orig.Close()
-		a.end()
-		resp.Body = io.NopCloser(bytes.NewReader(data))
-		return
+	d := &drain{orig: orig, done: make(chan struct{})}
+	// The read runs apart so that the attempt can stop waiting for it: a
+	// body's Read cannot be given a deadline, only ended by closing it.
+	go d.fill()
+	timer := time.NewTimer(drainWait)
+	select {
+	case <-d.done:
+		timer.Stop()
+		if d.err == nil && len(d.data) <= maxBuffered { // read to the end
+			orig.Close()
+			a.end()
+			resp.Body = io.NopCloser(bytes.NewReader(d.data))
+			return
+		}
+	case <-timer.C:
+		d.stop.Store(true) // fill returns when its Read in progress does
 	}
 	if a.stop != nil {
 		a.stop()
 	}
-	// Longer than maxBuffered, or the read failed: the rest, or the error,
-	// comes from the original body after the bytes read.
-	resp.Body = newBody(io.MultiReader(bytes.NewReader(data), orig), orig, a.end)
+	// Longer than maxBuffered, not ended in time, or the read failed: the
+	// rest, or the error, comes from the original body after the bytes read.
+	resp.Body = newBody(d, orig, a.end)
+}
+
+// drain is a failed response's body being read into memory by fill, in a
+// goroutine of its own, and then, through Read, the bytes read followed by
+// the rest of the body.
+type drain struct {
+	orig io.Reader
+	stop atomic.Bool   // set when the attempt has stopped waiting for fill
+	done chan struct{} // closed when fill returns
+
+	// Written by fill before done is closed, read only after.
+	data []byte
+	err  error // the read's error, io.EOF excluded
+	off  int   // how much of data Read has returned
+}
+
+// fill reads orig until it ends, fails, holds more than maxBuffered bytes,
+// or the attempt stops waiting for it. It returns when the Read in progress
+// does: when data comes, or when orig is closed or its request ends.
+func (d *drain) fill() {
+	defer close(d.done)
+	buf := make([]byte, 0, 512)
+	for len(buf) <= maxBuffered && !d.stop.Load() {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := d.orig.Read(buf[len(buf):min(cap(buf), maxBuffered+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			d.err = err
+			break
+		}
+	}
+	d.data = buf
+}
+
+// Read returns the bytes fill read, once it has returned, and then reads the
+// rest of the body, or returns fill's error.
+func (d *drain) Read(p []byte) (int, error) {
+	<-d.done
+	if d.off < len(d.data) {
+		n := copy(p, d.data[d.off:])
+		d.off += n
+		return n, nil
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	return d.orig.Read(p)
 }
 
 // body is a response body that calls release once, when it is read to its

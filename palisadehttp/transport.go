@@ -4,20 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
-
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/palisade-go/palisade/policy"
 )
 
-// ErrBodyNotRewindable is the error of an attempt after the first of a
-// request whose body cannot be sent again because the request has no
-// GetBody. It is wrapped in a *backoff.PermanentError, so that a retry
-// policy ends the call with it at once. Set Request.GetBody (http.NewRequest
-// does for bytes.Buffer, bytes.Reader and strings.Reader bodies) to make a
-// request retryable.
+// ErrBodyNotRewindable is matched by the error of an attempt after the
+// first of a request whose body cannot be sent again because the request
+// has no GetBody. Such an attempt sends nothing: its error also matches
+// policy.ErrRejected, so that a breaker counts it neither way, and is
+// wrapped in a *backoff.PermanentError, so that a retry policy ends the
+// call at once. The caller of RoundTrip gets the outcome of the attempt that
+// was sent. (With palisade's retry it never comes to that: the error of an
+// attempt that cannot be repeated is already permanent.) Set Request.GetBody
+// (http.NewRequest does for bytes.Buffer, bytes.Reader and strings.Reader
+// bodies) to make a request retryable.
 var ErrBodyNotRewindable = errors.New("palisadehttp: request body cannot be rewound for a retry: Request.GetBody is nil")
 
 // errNoResponse is the error of a round trip whose policy reported success
@@ -88,8 +91,16 @@ type roundTrip struct {
 
 	mu       sync.Mutex
 	attempts int
-	resp     *http.Response // the latest attempt's response, if it returned one
+	resp     *http.Response // the latest sent attempt's response, if it returned one
 	failure  *StatusError   // resp's error, when resp is a failure
+	lastErr  error          // the latest sent attempt's error, as the attempt returned it
+}
+
+// oneShot reports whether the request's body can be sent only once: it has
+// one, and no GetBody to make another.
+func (rt *roundTrip) oneShot() bool {
+	b := rt.req.Body
+	return b != nil && b != http.NoBody && rt.req.GetBody == nil
 }
 
 // attempt is the policy.Func of the round trip: one try at sending the
@@ -98,31 +109,49 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 	rt.mu.Lock()
 	rt.attempts++
 	n := rt.attempts
+	rt.mu.Unlock()
+
+	body := rt.req.Body
+	if n > 1 && body != nil && body != http.NoBody {
+		if rt.req.GetBody == nil {
+			return rt.notSent(ErrBodyNotRewindable)
+		}
+		var err error
+		if body, err = rt.req.GetBody(); err != nil {
+			return rt.notSent(fmt.Errorf("palisadehttp: rewinding the request body: %w", err))
+		}
+	}
+
+	rt.mu.Lock()
 	prev := rt.resp
-	rt.resp, rt.failure = nil, nil
+	rt.resp, rt.failure, rt.lastErr = nil, nil, nil
 	rt.mu.Unlock()
 	if prev != nil {
 		prev.Body.Close() // a failed attempt's response: already drained as far as it will be
 	}
 
-	body := rt.req.Body
-	if n > 1 && body != nil && body != http.NoBody {
-		if rt.req.GetBody == nil {
-			return backoff.Permanent(ErrBodyNotRewindable)
-		}
-		var err error
-		if body, err = rt.req.GetBody(); err != nil {
-			return backoff.Permanent(fmt.Errorf("palisadehttp: rewinding the request body: %w", err))
-		}
+	err := rt.send(ctx, body)
+	if err != nil && rt.oneShot() {
+		// No later attempt can send the body again: tell a retry so now,
+		// rather than let it wait for an attempt that would send nothing.
+		return permanent(err)
 	}
+	return err
+}
 
+// send sends the request once, with body, under the attempt's context ctx,
+// and records its outcome.
+func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 	a := newAttemptContext(rt.req.Context(), ctx)
 	out := rt.req.Clone(a.ctx)
 	out.Body = body
 	resp, err := rt.base.RoundTrip(out)
 	if err != nil {
 		a.end()
-		return err
+		rt.mu.Lock()
+		rt.lastErr = err
+		rt.mu.Unlock()
+		return classify(err)
 	}
 
 	var failure *StatusError
@@ -133,8 +162,11 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 		a.detach(resp)
 	}
 	rt.mu.Lock()
-	prev = rt.resp
+	prev := rt.resp
 	rt.resp, rt.failure = resp, failure
+	if failure != nil {
+		rt.lastErr = failure
+	}
 	rt.mu.Unlock()
 	if prev != nil { // only when attempts overlap
 		prev.Body.Close()
@@ -143,6 +175,16 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 		return failure
 	}
 	return nil
+}
+
+// notSent returns the error of an attempt that sent nothing because the
+// request's body could not be made again (cause), leaving the outcome of the
+// latest attempt that was sent as it is.
+func (rt *roundTrip) notSent(cause error) error {
+	rt.mu.Lock()
+	prev := rt.lastErr
+	rt.mu.Unlock()
+	return permanent(&notSentError{cause: cause, prev: prev})
 }
 
 // finish turns the policy's outcome err into RoundTrip's results.
@@ -155,9 +197,20 @@ func (rt *roundTrip) finish(err error) (*http.Response, error) {
 	if attempts == 0 && rt.req.Body != nil {
 		rt.req.Body.Close() // rejected before any attempt: Base never got to close it
 	}
-	if resp != nil && (err == nil || wraps(err, failure)) {
+	if p, ok := err.(*permanentError); ok {
+		err = p.Err // made by an attempt, and returned by a policy that does not unwrap it
+	}
+	if r, ok := err.(*invalidRequestError); ok {
+		err = r.err // the caller gets net/http's own error
+	}
+	var notSent *notSentError
+	errors.As(err, &notSent)
+	if resp != nil && (err == nil || wraps(err, failure) || notSent != nil) {
 		resp.Request = rt.req
 		return resp, nil
+	}
+	if notSent != nil && notSent.prev != nil {
+		err = notSent.prev // the outcome of the attempt that was sent
 	}
 	if resp != nil {
 		resp.Body.Close()

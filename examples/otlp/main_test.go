@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,12 +29,20 @@ func TestMain(m *testing.M) {
 
 // receiver is a loopback OTLP/HTTP receiver keeping what it is sent.
 type receiver struct {
-	mu      sync.Mutex
-	spans   []*tracepb.Span
-	metrics []*metricpb.Metric
+	mu       sync.Mutex
+	spans    []*tracepb.Span
+	metrics  []*metricpb.Metric
+	paths    map[string]http.Header // the header of the last request to each path
+	services map[string]bool        // the service.name of every resource received
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc.mu.Lock()
+	if rc.paths == nil {
+		rc.paths, rc.services = map[string]http.Header{}, map[string]bool{}
+	}
+	rc.paths[r.URL.Path] = r.Header.Clone()
+	rc.mu.Unlock()
 	body := io.Reader(r.Body)
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		gz, err := gzip.NewReader(r.Body)
@@ -50,8 +59,8 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp proto.Message
-	switch r.URL.Path {
-	case "/v1/traces":
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/traces"):
 		var req coltracepb.ExportTraceServiceRequest
 		if err := proto.Unmarshal(raw, &req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -59,13 +68,14 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rc.mu.Lock()
 		for _, rs := range req.GetResourceSpans() {
+			rc.services[attr(rs.GetResource().GetAttributes(), "service.name")] = true
 			for _, ss := range rs.GetScopeSpans() {
 				rc.spans = append(rc.spans, ss.GetSpans()...)
 			}
 		}
 		rc.mu.Unlock()
 		resp = &coltracepb.ExportTraceServiceResponse{}
-	case "/v1/metrics":
+	case strings.HasSuffix(r.URL.Path, "/metrics"):
 		var req colmetricpb.ExportMetricsServiceRequest
 		if err := proto.Unmarshal(raw, &req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -73,6 +83,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rc.mu.Lock()
 		for _, rm := range req.GetResourceMetrics() {
+			rc.services[attr(rm.GetResource().GetAttributes(), "service.name")] = true
 			for _, sm := range rm.GetScopeMetrics() {
 				rc.metrics = append(rc.metrics, sm.GetMetrics()...)
 			}
@@ -97,7 +108,19 @@ func attr(attrs []*commonpb.KeyValue, key string) string {
 	return ""
 }
 
+// clearOTelEnv unsets, for the test, the OTEL_* variables the example
+// reads, so that the machine's own do not change what the test sees.
+func clearOTelEnv(t *testing.T) {
+	for _, v := range []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+	} {
+		t.Setenv(v, "")
+	}
+}
+
 func TestExportReachesOTLPReceiver(t *testing.T) {
+	clearOTelEnv(t)
 	rc := &receiver{}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
@@ -172,9 +195,104 @@ func TestExportReachesOTLPReceiver(t *testing.T) {
 	assert.EqualValues(t, rejected, total, "each rejection counted once, as in the traces")
 	assert.Contains(t, byName, "palisade.pipeline.duration")
 	assert.Contains(t, byName, "palisade.breaker.failure_ratio")
+	assert.Equal(t, map[string]bool{"checkout": true}, rc.services, "the example's service name")
+}
+
+// runAgainst runs a short example with cfg.Endpoint set to endpoint.
+func runAgainst(t *testing.T, endpoint string) string {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Endpoint = endpoint
+	cfg.Calls, cfg.Pause = 5, time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, cfg, &out))
+	return out.String()
+}
+
+// TestEnvironmentConfiguresExport: without -endpoint, the exporters and
+// the SDK follow the standard OTEL_* variables, as any OpenTelemetry
+// program does.
+func TestEnvironmentConfiguresExport(t *testing.T) {
+	clearOTelEnv(t)
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL+"/otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme")
+	t.Setenv("OTEL_SERVICE_NAME", "checkout-eu")
+
+	out := runAgainst(t, "")
+	assert.Contains(t, out, "OTEL_EXPORTER_OTLP_ENDPOINT="+srv.URL+"/otlp")
+
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	assert.NotEmpty(t, rc.spans)
+	assert.NotEmpty(t, rc.metrics)
+	for _, path := range []string{"/otlp/v1/traces", "/otlp/v1/metrics"} {
+		require.Contains(t, rc.paths, path, "the base URL of OTEL_EXPORTER_OTLP_ENDPOINT, the signal's path added")
+		assert.Equal(t, "acme", rc.paths[path].Get("X-Tenant"), "OTEL_EXPORTER_OTLP_HEADERS")
+	}
+	assert.Equal(t, map[string]bool{"checkout-eu": true}, rc.services, "OTEL_SERVICE_NAME")
+}
+
+// TestPerSignalEnvironmentEndpoints: the per-signal variables are used as
+// they are.
+func TestPerSignalEnvironmentEndpoints(t *testing.T) {
+	clearOTelEnv(t)
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", srv.URL+"/collector/traces")
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", srv.URL+"/collector/metrics")
+
+	runAgainst(t, "")
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	assert.Contains(t, rc.paths, "/collector/traces")
+	assert.Contains(t, rc.paths, "/collector/metrics")
+	assert.NotEmpty(t, rc.spans)
+}
+
+// TestEndpointFlagOverridesEnvironment: -endpoint wins over the variables.
+func TestEndpointFlagOverridesEnvironment(t *testing.T) {
+	clearOTelEnv(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", dead.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", dead.URL+"/v1/traces")
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+
+	out := runAgainst(t, srv.URL)
+	assert.Contains(t, out, "exporting traces and metrics to "+srv.URL+"\n")
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	assert.Contains(t, rc.paths, "/v1/traces")
+	assert.Contains(t, rc.paths, "/v1/metrics")
+}
+
+// TestDefaultEndpoint: with neither flag nor variable, the data goes to
+// OTLP/HTTP's default endpoint, over plain HTTP.
+func TestDefaultEndpoint(t *testing.T) {
+	clearOTelEnv(t)
+	for _, signal := range []string{"TRACES", "METRICS"} {
+		u, ok := endpointURL("", signal, "/v1/x")
+		assert.True(t, ok)
+		assert.Equal(t, "http://localhost:4318/v1/x", u)
+	}
+	assert.Equal(t, "http://localhost:4318", destination(""))
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:4318/v1/metrics")
+	_, ok := endpointURL("", "METRICS", "/v1/metrics")
+	assert.False(t, ok, "the exporter reads the variable itself")
+	_, ok = endpointURL("", "TRACES", "/v1/traces")
+	assert.True(t, ok, "the traces still go to the default")
 }
 
 func TestRunReportsAnUnreachableReceiver(t *testing.T) {
+	clearOTelEnv(t)
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
 	cfg := defaultConfig()

@@ -59,6 +59,10 @@ func TestRunBreakerOpensAndClosesAgain(t *testing.T) {
 	assert.Regexp(t, `breaker.previous_state=half_open breaker.state=closed policy.name=users-api\s+[1-9]`, text)
 	assert.Regexp(t, `error.type=circuit_open policy.name=users-api policy.type=breaker\s+[1-9]`, text,
 		"the open breaker rejected calls")
+
+	// Each call is counted once: every line, and the summary, adds up.
+	assertRowsAddUp(t, text)
+	assertSummaryAddsUp(t, text)
 }
 
 func TestRunStopsWhenCancelled(t *testing.T) {

@@ -19,12 +19,10 @@ const (
 	durationMetric    = "palisade.pipeline.duration"
 	statusMetric      = "palisade.breaker.status"
 	transitionsMetric = "palisade.breaker.transitions"
-	rejectedMetric    = "palisade.rejected_calls"
 	retriesMetric     = "palisade.retry.retries"
 	timeoutsMetric    = "palisade.timeout.timeouts"
 
 	errorTypeKey     = attribute.Key("error.type")
-	policyTypeKey    = attribute.Key("palisade.policy.type")
 	stateKey         = attribute.Key("palisade.breaker.state")
 	previousStateKey = attribute.Key("palisade.breaker.previous_state")
 )
@@ -32,11 +30,20 @@ const (
 // transitionOrder lists the transitions a breaker makes, in its life cycle.
 var transitionOrder = []string{"closed→open", "open→half_open", "half_open→open", "half_open→closed"}
 
+// rejectingPolicy maps the error.type of a call's rejection to the type of
+// the policy that rejected it.
+var rejectingPolicy = map[string]string{
+	"circuit_open":           "breaker",
+	"bulkhead_full":          "bulkhead",
+	"retry_budget_exhausted": "retry",
+}
+
 // snapshot is what the metrics say at one collection, cumulated since the
-// start.
+// start. Every call is counted once, by its outcome in
+// palisade.pipeline.duration: calls = ok + failed + the rejected ones.
 type snapshot struct {
 	calls, ok, failed int64
-	rejected          map[string]int64 // by palisade.policy.type
+	rejected          map[string]int64 // by the rejecting policy's palisade.policy.type
 	retries, timeouts int64
 	state             string           // the breaker's, from palisade.breaker.status
 	transitions       map[string]int64 // "from→to"
@@ -64,21 +71,23 @@ func read(rm metricdata.ResourceMetrics) snapshot {
 				for _, dp := range data.DataPoints {
 					n := int64(dp.Count)
 					s.calls += n
-					switch et, _ := dp.Attributes.Value(errorTypeKey); et.AsString() {
-					case "":
+					et, _ := dp.Attributes.Value(errorTypeKey)
+					if et.AsString() == "" {
 						s.ok += n
-					case "circuit_open", "bulkhead_full":
-						// rejected: counted from palisade.rejected_calls
-					default:
+					} else if by, ok := rejectingPolicy[et.AsString()]; ok {
+						// From the histogram, not palisade.rejected_calls,
+						// so that a call is counted once, when it ends, in
+						// the same row as in the calls. A retry budget's
+						// refusal ends a call whose attempt failed: it is
+						// counted as the retry's rejection only.
+						s.rejected[by] += n
+					} else {
 						s.failed += n
 					}
 				}
 			case metricdata.Sum[int64]:
 				for _, dp := range data.DataPoints {
 					switch m.Name {
-					case rejectedMetric:
-						pt, _ := dp.Attributes.Value(policyTypeKey)
-						s.rejected[pt.AsString()] += dp.Value
 					case retriesMetric:
 						s.retries += dp.Value
 					case timeoutsMetric:
@@ -168,8 +177,9 @@ func walkFrom(state, end string, left map[string]int64, total int64) ([]string, 
 func writeSummary(out io.Writer, rm metricdata.ResourceMetrics) {
 	s := read(rm)
 	fmt.Fprintln(out, "Summary, from the OpenTelemetry metrics read through the SDK:")
-	fmt.Fprintf(out, "  calls:    %d, of which %d succeeded, %d failed, %d were rejected by the breaker and %d by the bulkhead\n",
-		s.calls, s.ok, s.failed, s.rejected["breaker"], s.rejected["bulkhead"])
+	fmt.Fprintf(out, "  calls:    %d, of which %d succeeded, %d failed, %d were rejected: %d by the breaker, %d by the bulkhead, %d by the retry budget (a failed attempt whose retry it refused)\n",
+		s.calls, s.ok, s.failed, s.rejected["breaker"]+s.rejected["bulkhead"]+s.rejected["retry"],
+		s.rejected["breaker"], s.rejected["bulkhead"], s.rejected["retry"])
 	fmt.Fprintf(out, "  retries:  %d made, %d refused by the retry budget; %d attempts timed out\n",
 		s.retries, s.rejected["retry"], s.timeouts)
 	fmt.Fprintf(out, "  breaker:  opened %s, closed again %s; now %s\n",

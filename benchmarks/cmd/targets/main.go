@@ -1,6 +1,6 @@
 // Command targets reads `go test -bench` output (several -count runs) and
 // prints palisade's figures against its peers and against the performance
-// targets of DESIGN.md, using the median of the runs of each benchmark. It
+// targets of docs/design.md, using the median of the runs of each benchmark. It
 // exits 1 if a target is missed.
 //
 //	go test -run '^$' -bench . -benchmem -count 6 . | go run ./cmd/targets

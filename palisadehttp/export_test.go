@@ -1,0 +1,4 @@
+package palisadehttp
+
+// DrainWait is drainWait, for the tests.
+const DrainWait = drainWait
