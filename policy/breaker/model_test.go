@@ -16,7 +16,7 @@ import (
 )
 
 // The model-based test drives a real Breaker and a small reference model of
-// the state machine DESIGN.md specifies with the same random sequence of
+// the state machine docs/design.md specifies with the same random sequence of
 // operations — calls that succeed, fail, are slow, are cancelled, panic or
 // end with an error IsIgnored accepts;
 // time passing (to the very instant a break ends, and just before);
