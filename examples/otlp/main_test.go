@@ -180,11 +180,20 @@ func TestExportReachesOTLPReceiver(t *testing.T) {
 
 	transitions := byName["palisade.breaker.transitions"]
 	require.NotNil(t, transitions, "palisade.breaker.transitions arrives")
-	require.Len(t, transitions.GetSum().GetDataPoints(), 1)
-	dp := transitions.GetSum().GetDataPoints()[0]
-	assert.Equal(t, "closed", attr(dp.GetAttributes(), "palisade.breaker.previous_state"))
-	assert.Equal(t, "open", attr(dp.GetAttributes(), "palisade.breaker.state"))
-	assert.EqualValues(t, 1, dp.GetAsInt())
+	// Every transition the breaker can make is exported from the start, at 0
+	// until it happens, so that a backend's rate() sees the first one.
+	counted := map[string]int64{}
+	for _, dp := range transitions.GetSum().GetDataPoints() {
+		counted[attr(dp.GetAttributes(), "palisade.breaker.previous_state")+"->"+attr(dp.GetAttributes(), "palisade.breaker.state")] = dp.GetAsInt()
+	}
+	assert.Len(t, counted, 9)
+	for tr, n := range counted {
+		want := int64(0)
+		if tr == "closed->open" {
+			want = 1
+		}
+		assert.Equal(t, want, n, tr)
+	}
 
 	rejections := byName["palisade.rejected_calls"]
 	require.NotNil(t, rejections)
