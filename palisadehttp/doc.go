@@ -39,7 +39,11 @@
 //
 // When Execute returns:
 //
-//   - on success, the caller gets the last attempt's response;
+//   - on success, the caller gets the successful attempt's response: with
+//     a policy that runs attempts at the same time (a hedge), the first to
+//     succeed, the winner; every other response's body is closed, as it
+//     arrives, including those arriving after RoundTrip returned (a losing
+//     hedge, an attempt an abandoning timeout left running);
 //   - when the policy gave up on a failed response — retries exhausted, a
 //     retry refused by a retry budget, or no retry in the pipeline — the
 //     caller gets that last response, body

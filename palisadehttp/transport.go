@@ -55,9 +55,10 @@ func (t *Transport) base() http.RoundTripper {
 	return http.DefaultTransport
 }
 
-// RoundTrip sends req through the policy. It returns the last attempt's
-// response when the policy succeeded, or gave up on a failed response (whose
-// body is then intact), and otherwise the policy's error. As every
+// RoundTrip sends req through the policy. It returns the successful
+// attempt's response when the policy succeeded (a hedge's winner), or the
+// last failed response when the policy gave up on it (its body intact), and
+// otherwise the policy's error. As every
 // RoundTripper, it does not change req, and closes its body, even on errors.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.base()
@@ -82,8 +83,14 @@ func (t *Transport) CloseIdleConnections() {
 }
 
 // roundTrip is the state of one RoundTrip across the attempts its policy
-// makes. A policy normally runs its attempts one after the other; the mutex
-// keeps the state consistent should one run them concurrently.
+// makes, one after the other (a retry) or at the same time (a hedge).
+//
+// The response kept is the first successful one, which is the one whose
+// outcome a hedge returns; until there is one, the latest failed one. Every
+// other response is closed: a failed attempt's when the next attempt starts
+// or answers, a losing hedge's as it arrives, and any response arriving after
+// RoundTrip returned (an attempt its policy abandoned) at once, so that no
+// connection is left unread.
 type roundTrip struct {
 	req       *http.Request
 	base      http.RoundTripper
@@ -91,8 +98,10 @@ type roundTrip struct {
 
 	mu       sync.Mutex
 	attempts int
-	resp     *http.Response // the latest sent attempt's response, if it returned one
+	resp     *http.Response // the response kept, if any
 	failure  *StatusError   // resp's error, when resp is a failure
+	won      bool           // resp is a success: no other response replaces it
+	sealed   bool           // RoundTrip has returned: late responses are closed
 	lastErr  error          // the latest sent attempt's error, as the attempt returned it
 }
 
@@ -123,8 +132,11 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 	}
 
 	rt.mu.Lock()
-	prev := rt.resp
-	rt.resp, rt.failure, rt.lastErr = nil, nil, nil
+	var prev *http.Response
+	if !rt.won && !rt.sealed {
+		prev = rt.resp
+		rt.resp, rt.failure, rt.lastErr = nil, nil, nil
+	}
 	rt.mu.Unlock()
 	if prev != nil {
 		prev.Body.Close() // a failed attempt's response: already drained as far as it will be
@@ -162,14 +174,18 @@ func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 		a.detach(resp)
 	}
 	rt.mu.Lock()
-	prev := rt.resp
-	rt.resp, rt.failure = resp, failure
-	if failure != nil {
-		rt.lastErr = failure
+	discard := resp // the response this attempt's outcome does not keep
+	if !rt.sealed && !rt.won {
+		// Kept: the first success, or the latest failure until there is one.
+		discard = rt.resp
+		rt.resp, rt.failure, rt.won = resp, failure, failure == nil
+		if failure != nil {
+			rt.lastErr = failure
+		}
 	}
 	rt.mu.Unlock()
-	if prev != nil { // only when attempts overlap
-		prev.Body.Close()
+	if discard != nil {
+		discard.Body.Close()
 	}
 	if failure != nil {
 		return failure
@@ -191,7 +207,7 @@ func (rt *roundTrip) notSent(cause error) error {
 func (rt *roundTrip) finish(err error) (*http.Response, error) {
 	rt.mu.Lock()
 	resp, failure, attempts := rt.resp, rt.failure, rt.attempts
-	rt.resp, rt.failure = nil, nil
+	rt.resp, rt.failure, rt.sealed = nil, nil, true
 	rt.mu.Unlock()
 
 	if attempts == 0 && rt.req.Body != nil {
