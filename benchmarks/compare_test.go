@@ -12,6 +12,8 @@ import (
 	fsretry "github.com/failsafe-go/failsafe-go/retrypolicy"
 	fstimeout "github.com/failsafe-go/failsafe-go/timeout"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -181,6 +183,40 @@ func BenchmarkBreakerWindowSize(b *testing.B) {
 
 // BenchmarkPipeline runs the four policies retry → breaker → timeout →
 // bulkhead around a function that succeeds.
+// BenchmarkFloor is the least any cooperative timeout costs per call: one
+// context.WithDeadlineCause, its cancel and the call (impl=deadline); and
+// with it what reporting a call's duration to an OTel SDK needs at the
+// least: two clock reads and one histogram record with prebuilt attributes
+// (impl=deadline+sdk-histogram). The pipeline's targets are stated against
+// these floors, measured in the same run.
+func BenchmarkFloor(b *testing.B) {
+	errTimeout := errors.New("timeout")
+	b.Run("impl=deadline", func(b *testing.B) {
+		ctx := context.Background()
+		run(b, func() {
+			callCtx, cancel := context.WithDeadlineCause(ctx, time.Now().Add(time.Second), errTimeout)
+			_ = succeed(callCtx)
+			cancel()
+		})
+	})
+	b.Run("impl=deadline+sdk-histogram", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		h, err := mp.Meter("floor").Float64Histogram("floor.duration")
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("palisade.pipeline.name", "bench")))}
+		ctx := context.Background()
+		run(b, func() {
+			start := time.Now()
+			callCtx, cancel := context.WithDeadlineCause(ctx, start.Add(time.Second), errTimeout)
+			_ = succeed(callCtx)
+			cancel()
+			h.Record(ctx, time.Since(start).Seconds(), opts...)
+		})
+	})
+}
+
 func BenchmarkPipeline(b *testing.B) {
 	sdkMetrics := func() *telemetry.Telemetry {
 		return telemetry.New(
@@ -218,6 +254,16 @@ func BenchmarkPipeline(b *testing.B) {
 			})
 		})
 	}
+	b.Run("impl=palisade-get/telemetry=off", func(b *testing.B) {
+		p := palisadePipeline(telemetry.Disabled())
+		ctx := context.Background()
+		fn := func(context.Context) (int, error) { return 1, nil }
+		run(b, func() {
+			if _, err := policy.Get(ctx, p, fn); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
 }
 
 // BenchmarkPipelineNoTimeout runs retry → breaker → bulkhead: the pipeline

@@ -67,23 +67,34 @@ type check struct {
 	maxRatio   float64 // palisade ns/op ÷ reference ns/op must stay ≤ this
 	maxAllocs  float64 // palisade allocs/op must stay ≤ this (-1: no limit)
 	minOfRatio bool    // ratio is informational only
+	// floor, if set, is subtracted from both sides first: the ratio is
+	// then palisade's overhead above the floor over the reference's.
+	floor string
 }
 
+const (
+	floor    = "BenchmarkFloor/impl=deadline"
+	floorSDK = "BenchmarkFloor/impl=deadline+sdk-histogram"
+)
+
 var checks = []check{
-	{"breaker closed, count window, vs gobreaker", "BenchmarkBreakerClosed/impl=palisade", "BenchmarkBreakerClosed/impl=gobreaker", 0.25, 0, false},
-	{"breaker closed, count window, vs failsafe-go", "BenchmarkBreakerClosed/impl=palisade", "BenchmarkBreakerClosed/impl=failsafe", 0, 0, true},
-	{"breaker closed, time window, vs gobreaker", "BenchmarkBreakerTimeWindow/impl=palisade", "BenchmarkBreakerTimeWindow/impl=gobreaker", 0.5, 0, false},
-	{"breaker open, rejecting, vs gobreaker", "BenchmarkBreakerOpen/impl=palisade", "BenchmarkBreakerOpen/impl=gobreaker", 0, 0, true},
-	{"breaker open, rejecting, vs failsafe-go", "BenchmarkBreakerOpen/impl=palisade", "BenchmarkBreakerOpen/impl=failsafe", 0, 0, true},
-	{"pipeline, telemetry off, vs failsafe-go", "BenchmarkPipeline/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0.25, 5, false},
-	{"pipeline, SDK metrics, vs failsafe-go uninstrumented", "BenchmarkPipeline/impl=palisade/telemetry=sdk-metrics", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0.5, -1, false},
-	{"pipeline, SDK metrics+traces, vs failsafe-go uninstrumented", "BenchmarkPipeline/impl=palisade/telemetry=sdk-metrics+traces", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0, -1, true},
-	{"pipeline without timeout, telemetry off, vs failsafe-go", "BenchmarkPipelineNoTimeout/impl=palisade/telemetry=off", "BenchmarkPipelineNoTimeout/impl=failsafe/telemetry=off", 0, 0, true},
-	{"timeout alone vs failsafe-go", "BenchmarkTimeoutAlone/impl=palisade", "BenchmarkTimeoutAlone/impl=failsafe", 0, -1, true},
-	{"count window 10,000 vs 100", "BenchmarkBreakerWindowSize/window=count-10000", "BenchmarkBreakerWindowSize/window=count-100", 1.10, 0, false},
-	{"time window 1h vs 1s", "BenchmarkBreakerWindowSize/window=time-1h", "BenchmarkBreakerWindowSize/window=time-1s", 1.10, 0, false},
-	{"breaker closed, RunParallel vs single goroutine", "BenchmarkBreakerClosedParallel/impl=palisade", "BenchmarkBreakerClosed/impl=palisade", 1.5, 0, false},
-	{"pipeline, RunParallel vs single goroutine", "BenchmarkPipelineParallel/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=palisade/telemetry=off", 1.5, 5, false},
+	{"breaker closed, count window, vs gobreaker", "BenchmarkBreakerClosed/impl=palisade", "BenchmarkBreakerClosed/impl=gobreaker", 1.0 / 8, 0, false, ""},
+	{"breaker closed, count window, vs failsafe-go", "BenchmarkBreakerClosed/impl=palisade", "BenchmarkBreakerClosed/impl=failsafe", 0, 0, true, ""},
+	{"breaker closed, time window, vs gobreaker", "BenchmarkBreakerTimeWindow/impl=palisade", "BenchmarkBreakerTimeWindow/impl=gobreaker", 0.5, 0, false, ""},
+	{"breaker open, rejecting, vs gobreaker", "BenchmarkBreakerOpen/impl=palisade", "BenchmarkBreakerOpen/impl=gobreaker", 0.5, 0, false, ""},
+	{"breaker open, rejecting, vs failsafe-go", "BenchmarkBreakerOpen/impl=palisade", "BenchmarkBreakerOpen/impl=failsafe", 0, 0, true, ""},
+	{"pipeline, telemetry off, vs the deadline floor", "BenchmarkPipeline/impl=palisade/telemetry=off", floor, 1.25, 4, false, ""},
+	{"pipeline overhead above the floor, vs failsafe-go's", "BenchmarkPipeline/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=failsafe/telemetry=off", 1.0 / 8, -1, false, floor},
+	{"pipeline through Get, telemetry off, vs the floor", "BenchmarkPipeline/impl=palisade-get/telemetry=off", floor, 0, 5, true, ""},
+	{"pipeline, SDK metrics, vs the floor with an SDK histogram", "BenchmarkPipeline/impl=palisade/telemetry=sdk-metrics", floorSDK, 1.25, -1, false, ""},
+	{"pipeline, SDK metrics+traces, vs the floor with an SDK histogram", "BenchmarkPipeline/impl=palisade/telemetry=sdk-metrics+traces", floorSDK, 0, -1, true, ""},
+	{"pipeline, telemetry off, vs failsafe-go", "BenchmarkPipeline/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=failsafe/telemetry=off", 0, -1, true, ""},
+	{"pipeline without timeout, telemetry off, vs failsafe-go", "BenchmarkPipelineNoTimeout/impl=palisade/telemetry=off", "BenchmarkPipelineNoTimeout/impl=failsafe/telemetry=off", 0, 0, true, ""},
+	{"timeout alone vs failsafe-go", "BenchmarkTimeoutAlone/impl=palisade", "BenchmarkTimeoutAlone/impl=failsafe", 0, -1, true, ""},
+	{"count window 10,000 vs 100", "BenchmarkBreakerWindowSize/window=count-10000", "BenchmarkBreakerWindowSize/window=count-100", 1.10, 0, false, ""},
+	{"time window 1h vs 1s", "BenchmarkBreakerWindowSize/window=time-1h", "BenchmarkBreakerWindowSize/window=time-1s", 1.10, 0, false, ""},
+	{"breaker closed, RunParallel vs single goroutine", "BenchmarkBreakerClosedParallel/impl=palisade", "BenchmarkBreakerClosed/impl=palisade", 1.5, 0, false, ""},
+	{"pipeline, RunParallel vs single goroutine", "BenchmarkPipelineParallel/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=palisade/telemetry=off", 1.5, 4, false, ""},
 }
 
 func main() {
@@ -102,6 +113,21 @@ func main() {
 		}
 		pn, rn := median(p.ns), median(r.ns)
 		ratio := pn / rn
+		if c.floor != "" {
+			f := results[c.floor]
+			if f == nil {
+				fmt.Printf("%-58s %12s %12s %8s %8s  %s\n", c.what, "-", "-", "-", "-", "floor not run")
+				continue
+			}
+			fn := median(f.ns)
+			if rn <= fn || pn < fn {
+				fmt.Printf("%-58s %9.1f ns %9.1f ns %8s %8s  %s\n", c.what, pn, rn, "-", "-",
+					"floor measured above a pipeline: a noisy run, rerun on a quiet machine")
+				failed = true
+				continue
+			}
+			ratio = (pn - fn) / (rn - fn)
+		}
 		allocs := median(p.allocs)
 		var verdicts []string
 		if !c.minOfRatio {
