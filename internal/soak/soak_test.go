@@ -110,6 +110,12 @@ func classify(err error) (outcome, error) {
 			n++
 		}
 	}
+	if n == 0 && errors.Is(err, policy.ErrRejected) && errors.Is(err, timeout.ErrTimeout) {
+		// The attempt's deadline passed while it waited for a bulkhead
+		// slot: a timeout (error.type "timeout") that never reached the
+		// dependency, so it also matches policy.ErrRejected.
+		return timedOut, nil
+	}
 	if n > 1 || errors.Is(err, policy.ErrRejected) != (n == 1) {
 		return 0, fmt.Errorf("ambiguous: %v (ErrOpen %v, ErrFull %v, ErrBudgetExhausted %v, ErrRejected %v)",
 			err, open, full, budget, errors.Is(err, policy.ErrRejected))
