@@ -167,20 +167,29 @@ func IsIgnored(err error) bool {
 }
 
 // Error is the error a client interceptor returns when its policy ended a
-// call with an error of its own rather than a server's status: a rejection
-// (an open breaker, a full bulkhead, an exhausted retry budget), or a
-// context's end while the call waited in a policy. GRPCStatus gives the
-// call a status code, so that status.Code(err) works as for any RPC error,
-// while errors.Is(err, breaker.ErrOpen), policy.RetryAfter(err) and the
-// like still see the policy's error.
+// call with an error of its own rather than a server's status as it came:
+//
+//   - a policy's error wrapping the server's (retries exhausted, a
+//     timeout): GRPCStatus returns the server's status, its message and
+//     details intact;
+//   - a rejection (an open breaker, a full bulkhead, an exhausted retry
+//     budget), or a context's end while the call waited in a policy:
+//     GRPCStatus returns a status of code Code with the policy's message.
+//
+// So status.Code(err) and status.Convert(err) work as for any RPC error,
+// while errors.Is(err, retry.ErrExhausted), errors.Is(err, breaker.ErrOpen),
+// policy.RetryAfter(err) and the like still see the policy's error.
 type Error struct {
 	// Err is the policy's error.
 	Err error
-	// Code is the status code the error stands for: CANCELED or
-	// DEADLINE_EXCEEDED when a context ended, UNAVAILABLE for an open
-	// breaker (breaker.ErrOpen), RESOURCE_EXHAUSTED for any other rejection
-	// (policy.ErrRejected), UNKNOWN for anything else.
+	// Code is the status code the error stands for: the server's, when Err
+	// wraps it; else CANCELLED or DEADLINE_EXCEEDED when a context ended,
+	// UNAVAILABLE for an open breaker (breaker.ErrOpen), RESOURCE_EXHAUSTED
+	// for any other rejection (policy.ErrRejected), UNKNOWN for anything
+	// else.
 	Code codes.Code
+
+	status *status.Status // the server's, when Err wraps it
 }
 
 // newError returns the Error of a policy's error err.
@@ -205,9 +214,14 @@ func (e *Error) Error() string { return e.Err.Error() }
 // Unwrap returns the policy's error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// GRPCStatus returns a status of code e.Code with the policy's error
-// message.
-func (e *Error) GRPCStatus() *status.Status { return status.New(e.Code, e.Err.Error()) }
+// GRPCStatus returns the server's status when Err wraps one, else a status
+// of code e.Code with the policy's error message.
+func (e *Error) GRPCStatus() *status.Status {
+	if e.status != nil {
+		return e.status
+	}
+	return status.New(e.Code, e.Err.Error())
+}
 
 // parsePushback reads the pushback trailer values vs (gRFC A6, as grpc-go
 // reads them): one non-negative integer is a wait in milliseconds; several

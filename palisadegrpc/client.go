@@ -107,8 +107,10 @@ func (o outcome) result(err error) error {
 	if se != nil {
 		return se.err // the policy gave up on a status: the caller gets it unchanged
 	}
-	if _, ok := errors.AsType[*StatusError](err); ok {
-		return err // a policy wrapped a status (retries exhausted, a timeout): still found by status.FromError
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		// A policy wrapped a status (retries exhausted, a timeout): the
+		// caller gets the policy's error with the server's status.
+		return &Error{Err: err, Code: se.Code(), status: se.st}
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
