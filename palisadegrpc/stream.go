@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
@@ -111,19 +112,17 @@ func (s *streamCall) attempt(ctx context.Context) error {
 		return permanent(errStreamGiven)
 	}
 	sc := newStreamContext(s.ctx, ctx)
-	cs, err := s.streamer(sc.ctx, s.desc, s.cc, s.method, s.opts...)
+	cs, err := s.streamer(sc, s.desc, s.cc, s.method, s.opts...)
 	if err != nil {
-		sc.detach()
-		sc.cancel(nil)
+		sc.release()
 		perr, o := s.c.judge(s.ctx, ctx, s.cc, s.method, err, nil, s.idempotent)
 		s.setOutcome(o)
 		return perr
 	}
-	w := &clientStream{ClientStream: cs, cancel: sc.cancel, first: make(chan error, 1)}
+	w := &clientStream{ClientStream: cs, sc: sc, first: make(chan error, 1)}
 	if !s.given.CompareAndSwap(false, true) {
 		// Another attempt of a policy running them at once gave its stream.
-		sc.detach()
-		sc.cancel(errStreamGiven)
+		sc.release()
 		return permanent(errStreamGiven)
 	}
 	s.ready <- w
@@ -152,7 +151,7 @@ func (s *streamCall) setOutcome(o outcome) {
 // ends.
 type clientStream struct {
 	grpc.ClientStream
-	cancel    context.CancelCauseFunc
+	sc        *streamContext
 	first     chan error // the first RecvMsg's error; buffered
 	firstDone atomic.Bool
 }
@@ -164,7 +163,7 @@ func (w *clientStream) RecvMsg(m any) error {
 		w.first <- err
 	}
 	if err != nil {
-		w.cancel(nil) // the stream is over: release its context
+		w.sc.release() // the stream is over: release its context
 	}
 	return err
 }
@@ -196,47 +195,71 @@ func (w *clientStream) firstResponse(attemptCtx, callerCtx context.Context) erro
 // streamContext is the context of a stream: the caller's deadline and
 // cancellation, the values of the policy's attempt context (its span, so
 // that a stats handler's span nests under the pipeline's), and, until
-// detach, the cancellation of the attempt context too, so that a timeout
-// policy bounds the wait for the first response but not the stream's life.
+// detach, the end of the attempt context too, so that a timeout policy
+// bounds the wait for the first response but not the stream's life.
+//
+// It is a context of its own rather than one of package context, so that
+// its Err, which grpc-go turns into the stream's status, is the error of
+// the context that ended it: DEADLINE_EXCEEDED when a timeout policy's
+// deadline passed, not CANCELLED.
 type streamContext struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	stop   func() bool
+	values      context.Context // context.WithoutCancel(the attempt's)
+	caller      context.Context
+	done        chan struct{}
+	stopCaller  func() bool
+	stopAttempt func() bool // nil when the attempt's context ends only with the caller's
+
+	mu  sync.Mutex
+	err error
 }
 
 func newStreamContext(callerCtx, attemptCtx context.Context) *streamContext {
-	sc := &streamContext{}
-	sc.ctx, sc.cancel = context.WithCancelCause(detached{Context: callerCtx, values: context.WithoutCancel(attemptCtx)})
+	sc := &streamContext{
+		values: context.WithoutCancel(attemptCtx),
+		caller: callerCtx,
+		done:   make(chan struct{}),
+	}
+	sc.stopCaller = context.AfterFunc(callerCtx, func() { sc.end(callerCtx.Err()) })
 	if attemptCtx.Done() != callerCtx.Done() {
-		sc.stop = context.AfterFunc(attemptCtx, func() { sc.cancel(context.Cause(attemptCtx)) })
+		sc.stopAttempt = context.AfterFunc(attemptCtx, func() { sc.end(attemptCtx.Err()) })
 	}
 	return sc
 }
 
+// end ends the context with err, unless it has ended already.
+func (sc *streamContext) end(err error) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.err == nil {
+		sc.err = err
+		close(sc.done)
+	}
+}
+
 // detach stops the end of the attempt's context from ending the stream.
 func (sc *streamContext) detach() {
-	if sc.stop != nil {
-		sc.stop()
+	if sc.stopAttempt != nil {
+		sc.stopAttempt()
 	}
 }
 
-// detached is a context with the deadline and cancellation of the
-// caller's context and the values of the attempt's, which derives from it.
-type detached struct {
-	context.Context                 // the caller's: Deadline, Done, Err
-	values          context.Context // context.WithoutCancel(the attempt's)
+// release ends the context of a stream that is over, and its
+// registrations on the caller's and the attempt's contexts.
+func (sc *streamContext) release() {
+	sc.detach()
+	sc.stopCaller()
+	sc.end(context.Canceled)
 }
 
-// Value returns the attempt's value for key. Without one it asks the
-// caller's context, the only one that answers the context package's own
-// lookup of the cancellation it derives from.
-func (d detached) Value(key any) any {
-	if v := d.values.Value(key); v != nil {
-		return v
-	}
-	return d.Context.Value(key)
+func (sc *streamContext) Deadline() (time.Time, bool) { return sc.caller.Deadline() }
+func (sc *streamContext) Done() <-chan struct{}       { return sc.done }
+
+func (sc *streamContext) Err() error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.err
 }
 
-// AfterFunc lets context.WithCancelCause register on the caller's context
-// without a goroutine.
-func (d detached) AfterFunc(f func()) func() bool { return context.AfterFunc(d.Context, f) }
+// Value returns the attempt context's value for key, the caller's included
+// (the attempt's context derives from it).
+func (sc *streamContext) Value(key any) any { return sc.values.Value(key) }
