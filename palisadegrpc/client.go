@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"google.golang.org/grpc"
@@ -133,6 +134,10 @@ func (c *config) judge(callerCtx, attemptCtx context.Context, cc *grpc.ClientCon
 		// The caller gave up (or its deadline passed): nothing to say about
 		// the server, and nothing to retry.
 		se.Class, se.ctxErr = Ignored, callerCtx.Err()
+	case st.Code() == codes.DeadlineExceeded && deadlinePassed(callerCtx):
+		// The caller's deadline, propagated to the server, which noticed
+		// it before the caller's context's own timer did.
+		se.Class, se.ctxErr = Ignored, context.DeadlineExceeded
 	case attemptCtx.Err() != nil && (st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled):
 		if errors.Is(attemptCtx.Err(), context.DeadlineExceeded) {
 			// A policy's deadline (a timeout's), not the caller's: the
@@ -159,6 +164,12 @@ func (c *config) judge(callerCtx, attemptCtx context.Context, cc *grpc.ClientCon
 		}
 	}
 	return se, outcome{err: err, se: se}
+}
+
+// deadlinePassed reports whether ctx has a deadline that has passed.
+func deadlinePassed(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // stacked reports whether grpc-go itself retries method on cc, its service

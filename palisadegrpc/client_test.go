@@ -293,7 +293,9 @@ func TestPolicyDeadline(t *testing.T) {
 		palisadegrpc.WithIdempotent(methodUnary))))
 	_, err := callUnary(t.Context(), cc)
 	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
-	assert.ErrorIs(t, err, timeout.ErrTimeout)
+	// (Not always timeout.ErrTimeout: the server, which got the attempt's
+	// deadline, may answer DEADLINE_EXCEEDED before the timeout's own timer
+	// has fired, and the timeout then passes the error on unlabelled.)
 	assert.ErrorIs(t, err, retry.ErrExhausted)
 	assert.Equal(t, int64(2), e.calls.Load())
 	se, ok := errors.AsType[*palisadegrpc.StatusError](rec.last())
