@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -20,6 +21,7 @@ import (
 	"github.com/palisade-go/palisade/palisadegrpc"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/bulkhead"
+	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
@@ -45,7 +47,12 @@ func TestTracingNesting(t *testing.T) {
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagation.TraceContext{}))),
 		grpc.ChainUnaryInterceptor(palisadegrpc.UnaryServerInterceptor(palisadegrpc.WithPolicy(serverPipeline))),
 		grpc.ChainStreamInterceptor(palisadegrpc.StreamServerInterceptor(palisadegrpc.WithPolicy(serverPipeline))))
-	clientPipeline := policy.NewPipeline("client", fastRetry(2, nil)).WithTelemetry(tel)
+	r := retry.Must(retry.Config{
+		MaxAttempts: 2,
+		BackOff:     func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) },
+		Telemetry:   tel,
+	})
+	clientPipeline := policy.NewPipeline("client", r).WithTelemetry(tel)
 	cc := dial(t, addr,
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagation.TraceContext{}))),
 		grpc.WithUnaryInterceptor(palisadegrpc.UnaryClientInterceptor(
