@@ -38,8 +38,7 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 			cc: cc, invoker: invoker,
 			idempotent: c.isIdempotent(method),
 		}
-		u.opts = append(make([]grpc.CallOption, 0, len(opts)+1), opts...)
-		u.opts = append(u.opts, grpc.Trailer(&u.trailer))
+		u.opts = append(append(u.optsBuf[:0], opts...), grpc.Trailer(&u.trailer))
 		return u.result(p.Execute(ctx, u.attempt))
 	}
 }
@@ -53,6 +52,7 @@ type unaryCall struct {
 	cc         *grpc.ClientConn
 	invoker    grpc.UnaryInvoker
 	opts       []grpc.CallOption // the caller's, and ours for the trailer
+	optsBuf    [4]grpc.CallOption // opts, unless the caller passes more than 3
 	idempotent bool
 
 	running atomic.Bool
