@@ -51,7 +51,7 @@ type unaryCall struct {
 	req, reply any
 	cc         *grpc.ClientConn
 	invoker    grpc.UnaryInvoker
-	opts       []grpc.CallOption // the caller's, and ours for the trailer
+	opts       []grpc.CallOption  // the caller's, and ours for the trailer
 	optsBuf    [4]grpc.CallOption // opts, unless the caller passes more than 3
 	idempotent bool
 
