@@ -166,6 +166,29 @@ func IsIgnored(err error) bool {
 	return ok && se.Class == Ignored
 }
 
+// IsFailure reports whether err, an error from a gRPC call or handler,
+// counts as a failure by [DefaultClassifier]'s rules: its status (UNKNOWN
+// for an error without one) is a [Failure] or [Retryable] one, and it is
+// not context.Canceled. It is meant for breaker.Config.IsFailure where a
+// breaker sees status errors as they are, such as one in a server
+// interceptor's policy, around handlers that answer NOT_FOUND or
+// INVALID_ARGUMENT in the normal course of things:
+//
+//	breaker.Config{IsFailure: palisadegrpc.IsFailure}
+//
+// (A client interceptor's policy needs no such thing: it is told of those
+// answers as successes.)
+func IsFailure(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	switch DefaultClassifier("", status.Convert(err)) {
+	case Failure, Retryable:
+		return true
+	}
+	return false
+}
+
 // Error is the error a client interceptor returns when its policy ended a
 // call with an error of its own rather than a server's status as it came:
 //

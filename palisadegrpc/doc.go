@@ -128,6 +128,11 @@
 // The handler's own errors pass through unchanged, as do other policy
 // errors (grpc-go answers the status they wrap, if any).
 //
+// A server's policy sees the handler's errors as they are: a breaker there
+// would count a NOT_FOUND as a failure. Give it [IsFailure]
+// (breaker.Config{IsFailure: palisadegrpc.IsFailure}) to judge them by the
+// client's default rules.
+//
 // A panicking handler is not recovered: the policies release what they
 // hold (a bulkhead's slot, a breaker's trial permit) and count a failure,
 // and the panic goes on, as it would without palisade. Recover panics in

@@ -249,3 +249,42 @@ func TestServerQueuedCallerGone(t *testing.T) {
 	assert.Equal(t, codes.Canceled, status.Code(err))
 	assert.False(t, ran)
 }
+
+// TestServerBreakerIsFailure: a server breaker given palisadegrpc.IsFailure
+// counts the handler's answers about the request as successes, and its
+// dependency's trouble as failures.
+func TestServerBreakerIsFailure(t *testing.T) {
+	var answer error
+	e := &echo{unary: func(context.Context, *wrapperspb.StringValue) (*wrapperspb.StringValue, error) { return nil, answer }}
+	b := breaker.Must(breaker.Config{ConsecutiveFailures: 2, IsFailure: palisadegrpc.IsFailure, Telemetry: quiet})
+	cc := dial(t, serverWith(t, e, palisadegrpc.WithPolicy(b)))
+	for _, answer = range []error{
+		status.Error(codes.NotFound, "no such user"),
+		status.Error(codes.InvalidArgument, "bad id"),
+		status.Error(codes.NotFound, "no such user"),
+	} {
+		_, err := callUnary(t.Context(), cc)
+		assert.Equal(t, status.Code(answer), status.Code(err))
+	}
+	assert.Equal(t, 0, b.Metrics().Failures)
+	for _, answer = range []error{status.Error(codes.Unavailable, "db down"), errors.New("db: connection refused")} {
+		_, _ = callUnary(t.Context(), cc)
+	}
+	assert.Equal(t, breaker.Open, b.State())
+}
+
+func TestIsFailure(t *testing.T) {
+	for err, want := range map[error]bool{
+		nil:                                      false,
+		context.Canceled:                         false,
+		context.DeadlineExceeded:                 true, // UNKNOWN: not a status
+		errors.New("plain"):                      true,
+		status.Error(codes.Unavailable, ""):      true,
+		status.Error(codes.Internal, ""):         true,
+		status.Error(codes.NotFound, ""):         false,
+		status.Error(codes.PermissionDenied, ""): false,
+		status.Error(codes.Canceled, ""):         false,
+	} {
+		assert.Equal(t, want, palisadegrpc.IsFailure(err), "%v", err)
+	}
+}

@@ -296,3 +296,22 @@ func TestStreamPolicyPanics(t *testing.T) {
 			})
 	})
 }
+
+// TestStreamEndsWithoutResponse: a stream the server ends OK without
+// headers or messages (Trailers-Only) is a success, judged by the caller's
+// first RecvMsg.
+func TestStreamEndsWithoutResponse(t *testing.T) {
+	e := &echo{serverStream: func(*wrapperspb.StringValue, grpc.ServerStream) error { return nil }}
+	addr := startServer(t, e)
+	b := breaker.Must(breaker.Config{ConsecutiveFailures: 1, Telemetry: quiet})
+	rec := &recorder{}
+	cc := streamClient(t, addr, policy.NewPipeline("s", b, rec).WithTelemetry(quiet))
+	cs, err := openServerStream(t.Context(), cc)
+	require.NoError(t, err)
+	got, err := recvAll(cs)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	require.Eventually(t, func() bool { return b.Metrics().Calls == 1 }, 5*time.Second, time.Millisecond)
+	assert.NoError(t, rec.last())
+	assert.Equal(t, breaker.Closed, b.State())
+}
