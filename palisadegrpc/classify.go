@@ -50,11 +50,13 @@ const (
 
 	// Ignored: the outcome says nothing about the server. The call ended
 	// because the caller's own context did (its cancellation, or its own
-	// deadline), or a classifier said so. The policy sees a *StatusError
-	// for which [IsIgnored] reports true; it matches the caller's context
-	// error (context.Canceled or context.DeadlineExceeded) with errors.Is.
-	// A breaker ignores the caller's cancellation by itself; give it
-	// IsIgnored (breaker.Config.IsIgnored) for it to ignore the rest.
+	// deadline), or a classifier said so. The policy sees a *StatusError,
+	// wrapped by backoff.Permanent (never retried), for which [IsIgnored]
+	// reports true; when a context ended the call, it matches the
+	// context's error (context.Canceled or context.DeadlineExceeded) with
+	// errors.Is. A breaker ignores the caller's cancellation by itself;
+	// give it IsIgnored (breaker.Config.IsIgnored) for it to ignore the
+	// rest.
 	Ignored
 )
 

@@ -154,7 +154,7 @@ func (c *config) judge(callerCtx, attemptCtx context.Context, cc *grpc.ClientCon
 	switch se.Class {
 	case Success:
 		return nil, outcome{err: err}
-	case Failure:
+	case Failure, Ignored:
 		return permanent(se), outcome{err: err, se: se}
 	case Retryable:
 		d, retry, _ := parsePushback(trailer[PushbackKey])
@@ -162,8 +162,9 @@ func (c *config) judge(callerCtx, attemptCtx context.Context, cc *grpc.ClientCon
 		if !retry || !idempotent || stacked(cc, method) {
 			return permanent(se), outcome{err: err, se: se}
 		}
+		return se, outcome{err: err, se: se}
 	}
-	return se, outcome{err: err, se: se}
+	return permanent(se), outcome{err: err, se: se} // a Class out of range: not retried
 }
 
 // deadlinePassed reports whether ctx has a deadline that has passed.

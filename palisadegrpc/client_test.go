@@ -456,3 +456,23 @@ func TestOverlappingAttempts(t *testing.T) {
 	assert.True(t, permanent)
 	assert.Equal(t, int64(1), invoked.Load())
 }
+
+// TestClassifierIgnored: an outcome a classifier calls Ignored is never
+// retried, and a breaker given IsIgnored counts it neither way.
+func TestClassifierIgnored(t *testing.T) {
+	e := &echo{unary: failWith(codes.Unavailable)}
+	addr := startServer(t, e)
+	b := breaker.Must(breaker.Config{ConsecutiveFailures: 1, IsIgnored: palisadegrpc.IsIgnored, Telemetry: quiet})
+	cc := dial(t, addr, grpc.WithUnaryInterceptor(palisadegrpc.UnaryClientInterceptor(
+		palisadegrpc.WithPolicy(policy.NewPipeline("t", fastRetry(3, nil), b).WithTelemetry(quiet)),
+		palisadegrpc.WithIdempotent(methodUnary),
+		palisadegrpc.WithClassifier(func(string, *status.Status) palisadegrpc.Class { return palisadegrpc.Ignored }))))
+	_, err := callUnary(t.Context(), cc)
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.NotErrorAs(t, err, new(*palisadegrpc.StatusError), "the server's error itself")
+	assert.Equal(t, int64(1), e.calls.Load())
+	m := b.Metrics()
+	assert.Equal(t, breaker.Closed, m.State)
+	assert.Equal(t, 0, m.Calls)
+	assert.Equal(t, int64(1), m.TotalCalls)
+}

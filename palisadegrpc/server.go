@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -28,16 +29,13 @@ func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 		if p == nil {
 			return handler(ctx, req)
 		}
-		var (
-			resp       any
-			handlerErr error
-			ran        bool
-		)
+		var h handled
 		err := p.Execute(ctx, func(ctx context.Context) error {
-			resp, handlerErr = handler(ctx, req)
-			ran = true
-			return handlerErr
+			resp, err := handler(ctx, req)
+			h.set(resp, err)
+			return err
 		})
+		resp, ran, handlerErr := h.get()
 		if err == nil {
 			return resp, nil
 		}
@@ -58,25 +56,45 @@ func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
 		if p == nil {
 			return handler(srv, ss)
 		}
-		var (
-			handlerErr error
-			ran        bool
-		)
+		var h handled
 		ctx := ss.Context()
 		err := p.Execute(ctx, func(pctx context.Context) error {
 			stream := ss
 			if pctx != ctx {
 				stream = &serverStream{ServerStream: ss, ctx: pctx}
 			}
-			handlerErr = handler(srv, stream)
-			ran = true
-			return handlerErr
+			err := handler(srv, stream)
+			h.set(nil, err)
+			return err
 		})
 		if err == nil {
 			return nil
 		}
+		_, ran, handlerErr := h.get()
 		return c.serverError(ctx, err, handlerErr, ran, ss.SetTrailer)
 	}
+}
+
+// handled is what the last run of a handler returned. A policy may return
+// while a run it abandoned goes on (an abandoning timeout): the mutex keeps
+// that run's late result from racing the interceptor's reading.
+type handled struct {
+	mu   sync.Mutex
+	resp any
+	err  error
+	ran  bool
+}
+
+func (h *handled) set(resp any, err error) {
+	h.mu.Lock()
+	h.resp, h.err, h.ran = resp, err, true
+	h.mu.Unlock()
+}
+
+func (h *handled) get() (resp any, ran bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.resp, h.ran, h.err
 }
 
 // serverStream is a server stream whose Context is the policy's: its
