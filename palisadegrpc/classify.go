@@ -54,9 +54,11 @@ const (
 	// wrapped by backoff.Permanent (never retried), for which [IsIgnored]
 	// reports true; when a context ended the call, it matches the
 	// context's error (context.Canceled or context.DeadlineExceeded) with
-	// errors.Is. A breaker ignores the caller's cancellation by itself;
-	// give it IsIgnored (breaker.Config.IsIgnored) for it to ignore the
-	// rest.
+	// errors.Is, and a CANCELLED status matches context.Canceled. A
+	// breaker ignores the caller's cancellation by itself, and counts
+	// another CANCELLED as a success (its default IsFailure spares
+	// context.Canceled); give it IsIgnored (breaker.Config.IsIgnored) for
+	// it to ignore them all.
 	Ignored
 )
 
@@ -89,17 +91,22 @@ func (c Class) String() string {
 //     same bug again, and UNKNOWN is what grpc-go answers for any plain Go
 //     error of a handler, which may have done part of its work: retrying
 //     would multiply load or repeat side effects.
-//   - every other code (OK, CANCELED sent by the server, INVALID_ARGUMENT,
-//     NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION,
-//     OUT_OF_RANGE, UNIMPLEMENTED, UNAUTHENTICATED): Success. The server
-//     did its job; the request was wrong, and asking again will not change
-//     the answer.
+//   - CANCELLED, when the caller's context is alive (those are Ignored
+//     before any classifier is asked): Ignored. The call was cancelled on
+//     the way — the client closing its connection, a handler giving up on
+//     its own — which says nothing of the server's health.
+//   - every other code (OK, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+//     PERMISSION_DENIED, FAILED_PRECONDITION, OUT_OF_RANGE, UNIMPLEMENTED,
+//     UNAUTHENTICATED): Success. The server did its job; the request was
+//     wrong, and asking again will not change the answer.
 func DefaultClassifier(_ string, st *status.Status) Class {
 	switch st.Code() {
 	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded:
 		return Retryable
 	case codes.Internal, codes.Unknown, codes.DataLoss:
 		return Failure
+	case codes.Canceled:
+		return Ignored
 	default:
 		return Success
 	}

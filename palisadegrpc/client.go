@@ -151,6 +151,9 @@ func (c *config) judge(callerCtx, attemptCtx context.Context, cc *grpc.ClientCon
 	default:
 		se.Class = c.classify(method, st)
 	}
+	if se.Class == Ignored && se.ctxErr == nil && st.Code() == codes.Canceled {
+		se.ctxErr = context.Canceled
+	}
 	switch se.Class {
 	case Success:
 		return nil, outcome{err: err}

@@ -64,7 +64,7 @@ func TestClassification(t *testing.T) {
 		{codes.FailedPrecondition, palisadegrpc.Success, 1},
 		{codes.OutOfRange, palisadegrpc.Success, 1},
 		{codes.Unimplemented, palisadegrpc.Success, 1},
-		{codes.Canceled, palisadegrpc.Success, 1}, // sent by the server, the caller's context alive
+		{codes.Canceled, palisadegrpc.Ignored, 1}, // sent by the server, the caller's context alive
 	}
 	for _, tc := range cases {
 		t.Run(tc.code.String(), func(t *testing.T) {
@@ -105,7 +105,14 @@ func TestClassification(t *testing.T) {
 			assert.Equal(t, tc.code, se.Code())
 			assert.Equal(t, tc.code, status.Code(seen))
 			_, permanent := errors.AsType[*backoff.PermanentError](seen)
-			assert.Equal(t, tc.class == palisadegrpc.Failure, permanent, "permanent")
+			assert.Equal(t, tc.class != palisadegrpc.Retryable, permanent, "permanent")
+			if tc.class == palisadegrpc.Ignored {
+				// Matching context.Canceled: a success for a breaker
+				// without IsIgnored, as for any function's cancellation.
+				assert.ErrorIs(t, seen, context.Canceled)
+				assert.Equal(t, 0, m.Failures)
+				return
+			}
 			assert.Equal(t, int(tc.attempts), m.Failures, "failures in the breaker's window")
 			if tc.class == palisadegrpc.Retryable {
 				// Out of attempts: the retry's error, the server's status

@@ -30,6 +30,8 @@
 //     a sick server answers them, but the same request is likely to meet
 //     the same bug, and UNKNOWN (grpc-go's answer to any plain Go error of
 //     a handler) may come after part of the work was done.
+//   - CANCELLED while the caller's context is alive (the client closed its
+//     connection, a handler gave up): [Ignored], as below.
 //   - OK and every other code — INVALID_ARGUMENT, NOT_FOUND,
 //     PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION,
 //     ALREADY_EXISTS, OUT_OF_RANGE, UNIMPLEMENTED…: [Success]. The server

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
 
 	"github.com/palisade-go/palisade/policy"
 )
@@ -119,7 +118,7 @@ func (s *streamCall) attempt(ctx context.Context) error {
 		s.setOutcome(o)
 		return perr
 	}
-	w := &clientStream{ClientStream: cs, sc: sc, first: make(chan error, 1)}
+	w := &clientStream{ClientStream: cs, sc: sc}
 	if !s.given.CompareAndSwap(false, true) {
 		// Another attempt of a policy running them at once gave its stream.
 		sc.release()
@@ -127,7 +126,7 @@ func (s *streamCall) attempt(ctx context.Context) error {
 	}
 	s.ready <- w
 
-	err = w.firstResponse(ctx, s.ctx)
+	err = w.firstResponse()
 	sc.detach() // from now on only the caller's context ends the stream
 	if err == nil {
 		s.setOutcome(outcome{})
@@ -146,22 +145,23 @@ func (s *streamCall) setOutcome(o outcome) {
 	s.mu.Unlock()
 }
 
-// clientStream is the stream given to the caller: it reports the outcome
-// of the first RecvMsg, and releases the stream's context when the stream
-// ends.
+// clientStream is the stream given to the caller: it releases the
+// stream's context when the stream ends, and keeps the caller's RecvMsg
+// from running at the same time as the one firstResponse may make.
 type clientStream struct {
 	grpc.ClientStream
-	sc        *streamContext
-	first     chan error // the first RecvMsg's error; buffered
-	firstDone atomic.Bool
+	sc      *streamContext
+	judged  atomic.Bool // firstResponse is done with the stream
+	recvMus sync.Mutex  // held by RecvMsg until judged
 }
 
 // RecvMsg receives a message, as grpc.ClientStream's does.
 func (w *clientStream) RecvMsg(m any) error {
-	err := w.ClientStream.RecvMsg(m)
-	if !w.firstDone.Load() && w.firstDone.CompareAndSwap(false, true) {
-		w.first <- err
+	if !w.judged.Load() {
+		w.recvMus.Lock()
+		defer w.recvMus.Unlock()
 	}
+	err := w.ClientStream.RecvMsg(m)
 	if err != nil {
 		w.sc.release() // the stream is over: release its context
 	}
@@ -169,27 +169,23 @@ func (w *clientStream) RecvMsg(m any) error {
 }
 
 // firstResponse waits for the first response of the stream: its headers,
-// or, when it ends without any, its status as the caller's first RecvMsg
-// gets it. It returns nil for headers, a message, or an OK end, and the
-// stream's error otherwise. attemptCtx is the policy's context for the
-// attempt, callerCtx the caller's.
-func (w *clientStream) firstResponse(attemptCtx, callerCtx context.Context) error {
+// or its end. It returns nil for headers or an OK end, and the stream's
+// error otherwise.
+func (w *clientStream) firstResponse() error {
+	defer w.judged.Store(true)
 	if md, _ := w.ClientStream.Header(); md != nil {
 		return nil
 	}
-	// No headers: the stream ended, or its context did. grpc-go keeps the
-	// status for RecvMsg, which the caller must call to learn it.
-	select {
-	case err := <-w.first:
-		if err == nil || err == io.EOF {
-			return nil
-		}
+	// No headers: the stream is over (its server ended it, or its context
+	// ended), and no message can come. grpc-go keeps its status for
+	// RecvMsg, which returns it to every call from now on: to ours, which
+	// decodes nothing, and to the caller's.
+	w.recvMus.Lock()
+	defer w.recvMus.Unlock()
+	if err := w.ClientStream.RecvMsg(nil); err != io.EOF {
 		return err
-	case <-attemptCtx.Done():
-		return status.FromContextError(attemptCtx.Err()).Err()
-	case <-callerCtx.Done():
-		return status.FromContextError(callerCtx.Err()).Err()
 	}
+	return nil
 }
 
 // streamContext is the context of a stream: the caller's deadline and

@@ -315,3 +315,41 @@ func TestStreamEndsWithoutResponse(t *testing.T) {
 	assert.NoError(t, rec.last())
 	assert.Equal(t, breaker.Closed, b.State())
 }
+
+// TestStreamJudgedWithoutCallerReading: a stream's first response is
+// judged even if the caller never reads it: a rejected stream frees its
+// bulkhead slot and counts as a failure; a stream cut off by the
+// connection's close ends its policy too (goleak checks that nothing
+// hangs).
+func TestStreamJudgedWithoutCallerReading(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	e := &echo{serverStream: func(in *wrapperspb.StringValue, s grpc.ServerStream) error {
+		if in.GetValue() == "block" {
+			select {
+			case <-block:
+			case <-s.Context().Done():
+			}
+			return nil
+		}
+		return status.Error(codes.ResourceExhausted, "busy")
+	}}
+	addr := startServer(t, e)
+	bh := bulkhead.Must(bulkhead.Config{MaxConcurrent: 1, Telemetry: quiet})
+	b := breaker.Must(breaker.Config{Telemetry: quiet})
+	cc := streamClient(t, addr, policy.NewPipeline("s", b, bh).WithTelemetry(quiet))
+
+	_, err := openServerStream(t.Context(), cc) // never read
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.Metrics().Failures == 1 }, 5*time.Second, time.Millisecond)
+	assert.Zero(t, bh.InFlight())
+
+	cs, err := cc.NewStream(t.Context(), serverStreamDesc, methodServerStream)
+	require.NoError(t, err)
+	require.NoError(t, cs.SendMsg(wrapperspb.String("block")))
+	require.Equal(t, 1, bh.InFlight())
+	require.NoError(t, cc.Close())
+	require.Eventually(t, func() bool { return b.Metrics().TotalCalls == 2 }, 5*time.Second, time.Millisecond)
+	assert.Zero(t, bh.InFlight())
+	assert.Equal(t, 1, b.Metrics().Failures, "closing the connection (CANCELLED) is not the server's failure")
+}
