@@ -163,5 +163,12 @@
 //
 // A unary call's attempts must not overlap: a policy that starts one while
 // another runs (hedging) gets [ErrOverlappingAttempts] for it, as both
-// would fill the same reply message.
+// would fill the same reply message. For the same reason, a policy that
+// returns while its attempt goes on (an abandoning timeout) leaves that
+// attempt free to fill the reply after the call has returned its error:
+// do not read the reply of a failed call.
+//
+// For a client-streaming call, whose server usually answers once, at the
+// end, the first response is that answer: the stream's policy covers the
+// whole upload.
 package palisadegrpc

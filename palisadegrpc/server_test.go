@@ -19,6 +19,7 @@ import (
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
 	"github.com/palisade-go/palisade/policy/bulkhead"
+	"github.com/palisade-go/palisade/policy/timeout"
 )
 
 // serverWith starts e behind server interceptors running p, with the
@@ -287,4 +288,14 @@ func TestIsFailure(t *testing.T) {
 	} {
 		assert.Equal(t, want, palisadegrpc.IsFailure(err), "%v", err)
 	}
+}
+
+// TestServerTimeout: a server timeout policy's error, wrapping the
+// handler's, reaches the client as DEADLINE_EXCEEDED.
+func TestServerTimeout(t *testing.T) {
+	e := &echo{unary: blockUntilDone}
+	to := timeout.Must(timeout.Config{Duration: 20 * time.Millisecond, Telemetry: quiet})
+	cc := dial(t, serverWith(t, e, palisadegrpc.WithPolicy(to)))
+	_, err := callUnary(t.Context(), cc)
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
 }
