@@ -18,6 +18,10 @@ import (
 // cannot be started again.
 var errStreamGiven = errors.New("palisadegrpc: the stream was already given to the caller; it cannot be retried")
 
+// errPolicyExited is the error of a streaming call whose policy called
+// runtime.Goexit (as t.FailNow does) before giving the caller a stream.
+var errPolicyExited = errors.New("palisadegrpc: the stream's policy exited its goroutine (runtime.Goexit)")
+
 // StreamClientInterceptor returns an interceptor that runs each streaming
 // call through the policy chosen by [WithPolicy] or [WithPolicyFunc], from
 // the stream's creation to its first response (its headers, or its end if
@@ -93,10 +97,14 @@ func (s *streamCall) run(p policy.Policy) {
 	defer func() {
 		if !finished {
 			v := recover()
-			if s.given.Load() {
+			switch {
+			case v == nil: // runtime.Goexit in a policy: no value to pass on
+				s.err = errPolicyExited
+			case s.given.Load():
 				panic(v)
+			default:
+				s.panicked, s.panicValue = true, v
 			}
-			s.panicked, s.panicValue = true, v
 		}
 		close(s.done)
 	}()
