@@ -41,8 +41,8 @@
 //   - A call that ended because the caller's own context did (cancelled,
 //     or its deadline passed, possibly noticed first by the server it was
 //     propagated to): [Ignored], whatever the classifier. The policy sees
-//     a *StatusError matching the context's error with errors.Is: a
-//     breaker ignores the caller's cancellation by itself, and its
+//     a *StatusError, never retried (backoff.Permanent), matching the
+//     context's error with errors.Is: a breaker ignores the caller's cancellation by itself, and its
 //     expired deadline too when given [IsIgnored] as
 //     breaker.Config.IsIgnored. (A caller's deadline is the caller's
 //     budget, often the remains of one propagated from further up: it
