@@ -69,7 +69,9 @@
 //
 // A call may be sent more than once only if it is safe to: a Retryable
 // failure is retried only for methods marked by [WithIdempotent] or
-// [WithIdempotentFunc]. For any other method it reaches the policy wrapped
+// [WithIdempotentFunc] — such as WithIdempotentFunc([IdempotentByProto]),
+// for the methods whose proto definition declares an idempotency_level of
+// NO_SIDE_EFFECTS or IDEMPOTENT. For any other method it reaches the policy wrapped
 // by backoff.Permanent, and a retry policy ends the call with it at once,
 // as it does for every Failure; the breaker still counts it.
 //
