@@ -42,9 +42,9 @@
 //     or its deadline passed, possibly noticed first by the server it was
 //     propagated to): [Ignored], whatever the classifier. The policy sees
 //     a *StatusError, never retried (backoff.Permanent), matching the
-//     context's error with errors.Is: a breaker ignores the caller's cancellation by itself, and its
-//     expired deadline too when given [IsIgnored] as
-//     breaker.Config.IsIgnored. (A caller's deadline is the caller's
+//     context's error with errors.Is: a breaker ignores the caller's
+//     cancellation by itself, and its expired deadline too when given
+//     [IsIgnored] as breaker.Config.IsIgnored. (A caller's deadline is the caller's
 //     budget, often the remains of one propagated from further up: it
 //     says nothing of this server. Put a timeout policy, shorter than
 //     callers' deadlines, in the pipeline for a hanging server to show as
@@ -71,9 +71,10 @@
 // failure is retried only for methods marked by [WithIdempotent] or
 // [WithIdempotentFunc] — such as WithIdempotentFunc([IdempotentByProto]),
 // for the methods whose proto definition declares an idempotency_level of
-// NO_SIDE_EFFECTS or IDEMPOTENT. For any other method it reaches the policy wrapped
-// by backoff.Permanent, and a retry policy ends the call with it at once,
-// as it does for every Failure; the breaker still counts it.
+// NO_SIDE_EFFECTS or IDEMPOTENT. For any other method it reaches the
+// policy wrapped by backoff.Permanent, and a retry policy ends the call
+// with it at once, as it does for every Failure; the breaker still counts
+// it.
 //
 // Do not stack palisade's retries on grpc-go's own. A service config with
 // a retryPolicy makes grpc-go retry inside each of palisade's attempts,
@@ -145,9 +146,11 @@
 //
 // # Tracing
 //
-// Interceptors run before the stats handlers of otelgrpc make their spans:
-// on the client, otelgrpc's client span starts inside the attempt's
-// context, so that with otelgrpc.NewClientHandler the spans nest as
+// On the client, interceptors run before a stats handler sees the call:
+// otelgrpc's client span starts inside each attempt's context. On the
+// server, they run after it: the handler's policy runs inside otelgrpc's
+// server span. With otelgrpc.NewClientHandler and NewServerHandler the
+// spans nest as (as tested)
 //
 //	caller's span
 //	└── pipeline span (palisade.retry, palisade.rejected… events)
