@@ -100,6 +100,15 @@ func BenchmarkUnaryLoopback(b *testing.B) {
 	bench("impl=palisade/policy=retry+breaker+timeout+bulkhead", grpc.WithUnaryInterceptor(palisadegrpc.UnaryClientInterceptor(
 		palisadegrpc.WithPolicy(benchPipeline()), palisadegrpc.WithIdempotent(methodUnary))))
 	bench("impl=failsafegrpc/policy=retry+breaker+timeout+bulkhead", grpc.WithUnaryInterceptor(failsafeInterceptor()))
+	// The same without the timeout: a deadline costs grpc-go a timer on
+	// each side and a grpc-timeout header.
+	off := telemetry.Disabled()
+	bench("impl=palisade/policy=retry+breaker+bulkhead", grpc.WithUnaryInterceptor(palisadegrpc.UnaryClientInterceptor(
+		palisadegrpc.WithPolicy(policy.NewPipeline("bench",
+			retry.Must(retry.Config{Telemetry: off}),
+			breaker.Must(breaker.Config{Telemetry: off}),
+			bulkhead.Must(bulkhead.Config{MaxConcurrent: 100, Telemetry: off}),
+		).WithTelemetry(off)), palisadegrpc.WithIdempotent(methodUnary))))
 }
 
 // BenchmarkServerInterceptor measures the server interceptor with a
