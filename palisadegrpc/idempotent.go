@@ -17,8 +17,9 @@ import (
 //	}
 //
 // It looks the method up by its full name ("/package.Service/Method") in
-// protoregistry.GlobalFiles, where generated code registers its files, and
-// remembers the answer. A method it cannot find is not idempotent. Use it
+// protoregistry.GlobalFiles, where generated code registers its files at
+// init, and remembers the answer, whatever it is. A method it cannot find
+// is not idempotent. Use it
 // as
 //
 //	palisadegrpc.WithIdempotentFunc(palisadegrpc.IdempotentByProto)
@@ -26,16 +27,14 @@ func IdempotentByProto(fullMethod string) bool {
 	if v, ok := idempotentByProto.Load(fullMethod); ok {
 		return v.(bool)
 	}
+	// Generated code registers its files at init, before any call; the
+	// methods a program calls are few, so the cache stays small.
 	v := lookUpIdempotency(fullMethod)
-	// The methods a program calls are few: the cache stays small. A method
-	// not (yet) registered is looked up again next time.
-	if v {
-		idempotentByProto.Store(fullMethod, v)
-	}
+	idempotentByProto.Store(fullMethod, v)
 	return v
 }
 
-var idempotentByProto sync.Map // full method name → true
+var idempotentByProto sync.Map // full method name → bool
 
 func lookUpIdempotency(fullMethod string) bool {
 	name := strings.TrimPrefix(fullMethod, "/")
