@@ -199,4 +199,3 @@ func TestActionsNeedAuthorizationAndToken(t *testing.T) {
 		}
 	}
 }
-
