@@ -56,6 +56,7 @@ type viewer struct {
 type stateMark struct {
 	state string
 	since time.Time
+	until time.Time // a breaker's break end, while open
 }
 
 // transitionView is one state change seen by the sampler.
@@ -279,19 +280,30 @@ func (h *hub) noteTransitions(views []policyView) []transitionView {
 		if v.Since != nil {
 			since = *v.Since
 		}
-		cur := stateMark{state: v.State, since: since}
+		cur := stateMark{state: v.State, since: since, until: v.breakUntil}
 		prev, known := h.last[v.ID]
 		h.last[v.ID] = cur
-		if !known || prev == cur {
+		if !known || prev.state == cur.state && prev.since.Equal(cur.since) {
 			continue
 		}
 		at := since
 		if at.IsZero() {
 			at = time.Now().UTC()
 		}
-		t := transitionView{ID: v.ID, Kind: v.Kind, Name: v.Name, From: prev.state, To: cur.state, At: at}
-		out = append(out, t)
-		h.transitions = append(h.transitions, t)
+		add := func(from, to string, at time.Time) {
+			t := transitionView{ID: v.ID, Kind: v.Kind, Name: v.Name, From: from, To: to, At: at}
+			out = append(out, t)
+			h.transitions = append(h.transitions, t)
+		}
+		if v.Kind == "breaker" && prev.state == "open" && cur.state == "open" && !prev.until.IsZero() {
+			// Reopened between two samples: a breaker leaves a break only
+			// for half-open (Reset or Isolate would have left another
+			// state), which began when the break ended.
+			add("open", "half_open", prev.until)
+			add("half_open", "open", at)
+			continue
+		}
+		add(prev.state, cur.state, at)
 	}
 	if n := len(h.transitions) - maxTransitions; n > 0 {
 		h.transitions = append(h.transitions[:0], h.transitions[n:]...)

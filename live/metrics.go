@@ -68,8 +68,22 @@ func (m *pipelineMetrics) annotate(views []policyView, now time.Time) {
 		if views[i].Kind != "pipeline" {
 			continue
 		}
-		for k, v := range m.stats[views[i].Name] {
+		stats := m.stats[views[i].Name]
+		for k, v := range stats {
 			views[i].Fields[k] = v
+		}
+		// The colour: the share of calls that did not succeed.
+		if rates, _ := stats["rates"].(map[string]float64); len(rates) > 0 {
+			var all float64
+			for _, r := range rates {
+				all += r
+			}
+			switch failed := all - rates["ok"]; {
+			case all > 0 && failed >= 0.5*all:
+				views[i].Level = levelBad
+			case all > 0 && failed >= 0.05*all:
+				views[i].Level = levelWarn
+			}
 		}
 	}
 }
@@ -159,7 +173,7 @@ func statsBetween(old, cur histSnapshot) map[string]map[string]any {
 			outcome = "ok"
 		}
 		if secs > 0 {
-			rates[outcome] += round(float64(d.total) / secs)
+			rates[outcome] = math.Round((rates[outcome]+float64(d.total)/secs)*10) / 10
 		}
 		all := merged[k.pipeline]
 		if all == nil {

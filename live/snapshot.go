@@ -36,7 +36,8 @@ type policyView struct {
 	// only to a viewer the Authorize function approves.
 	Actions []string `json:"actions,omitempty"`
 
-	spark float64 // the sparkline's value, in [0, 1]
+	spark      float64   // the sparkline's value, in [0, 1]
+	breakUntil time.Time // a breaker's: when its break ends, while open
 }
 
 // describe returns the view of one live policy. now is the sample's time.
@@ -110,6 +111,7 @@ func describeBreaker(v *policyView, b *breaker.Breaker, facts inventory.Facts, n
 	}
 	if until, ok := facts["break_until"].(time.Time); ok && m.State == breaker.Open {
 		f["break_remaining_s"] = round(max(until.Sub(now), 0).Seconds())
+		v.breakUntil = until.UTC()
 	}
 	switch m.State {
 	case breaker.Closed:
