@@ -31,6 +31,7 @@ var (
 	shotURL     = flag.String("shot-url", "", "TestShootURL: the page to take a screenshot of (a running quickstart -serve)")
 	shotOut     = flag.String("shot-out", "live.png", "TestShootURL: where to write the PNG")
 	shotWait    = flag.Duration("shot-wait", 0, "TestShootURL: how long to wait after loading the page")
+	shotWidth   = flag.Int("shot-width", 1000, "TestShootURL: the viewport's width, in CSS pixels")
 )
 
 // mount is where the tests mount the view: not at the root, as a user
@@ -300,13 +301,13 @@ func TestNoButtonsAndForgedPostsRefused(t *testing.T) {
 // TestShootURL takes the README's screenshot of a running view:
 //
 //	go run ./examples/quickstart -serve 127.0.0.1:6060 -duration 30s &
-//	go test ./live/browsertest -run TestShootURL -shot-url http://127.0.0.1:6060/debug/palisade -shot-wait 12s -shot-out docs/img/live.png
+//	go test ./live/browsertest -run TestShootURL -shot-url http://127.0.0.1:6060/debug/palisade -shot-wait 13s -shot-width 720 -shot-out $PWD/docs/img/live.png
 func TestShootURL(t *testing.T) {
 	if *shotURL == "" {
 		t.Skip("no -shot-url")
 	}
 	ctx := newTab(t)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1000, 700)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(*shotWidth), 700)); err != nil {
 		t.Fatal(err)
 	}
 	navigate(t, ctx, *shotURL)
