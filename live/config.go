@@ -25,6 +25,9 @@ const (
 	// DefaultMaxViewers is how many pages may watch at once; more are
 	// refused with 503 Service Unavailable.
 	DefaultMaxViewers = 100
+	// DefaultMaxPolicies is how many policies the view shows, the first
+	// registered first.
+	DefaultMaxPolicies = 500
 )
 
 // historyStep is the time between two sparkline points.
@@ -59,6 +62,12 @@ type Config struct {
 	// [DefaultMaxViewers]. Must not be negative.
 	MaxViewers int
 
+	// MaxPolicies bounds the policies shown, and read at each sample: the
+	// first registered are shown, and the page says how many are not (a
+	// process with a registry of many per-key pipelines has more than a
+	// page can show); 0 means [DefaultMaxPolicies]. Must not be negative.
+	MaxPolicies int
+
 	// MetricReader, if set, gives the pipelines' recent latency (p50, p99)
 	// and outcome rates, read from the palisade.pipeline.duration histogram
 	// they already record: a reader registered on the meter provider the
@@ -77,6 +86,7 @@ type settings struct {
 	interval      time.Duration
 	historyPoints int
 	maxViewers    int
+	maxPolicies   int
 	metricReader  sdkmetric.Reader
 }
 
@@ -88,12 +98,15 @@ func (cfg Config) settings() (settings, error) {
 		return settings{}, fmt.Errorf("palisade/live: Config.History must be 0 (meaning %v) or between %v and %v, got %v", DefaultHistory, historyStep, MaxHistory, cfg.History)
 	case cfg.MaxViewers < 0:
 		return settings{}, fmt.Errorf("palisade/live: Config.MaxViewers must be >= 0 (0 means %d), got %d", DefaultMaxViewers, cfg.MaxViewers)
+	case cfg.MaxPolicies < 0:
+		return settings{}, fmt.Errorf("palisade/live: Config.MaxPolicies must be >= 0 (0 means %d), got %d", DefaultMaxPolicies, cfg.MaxPolicies)
 	}
 	s := settings{
 		authorize:    cfg.Authorize,
 		logger:       cfg.Logger,
 		interval:     cmp.Or(cfg.Interval, DefaultInterval),
 		maxViewers:   cmp.Or(cfg.MaxViewers, DefaultMaxViewers),
+		maxPolicies:  cmp.Or(cfg.MaxPolicies, DefaultMaxPolicies),
 		metricReader: cfg.MetricReader,
 	}
 	if s.logger == nil {

@@ -120,6 +120,7 @@ type frame struct {
 	HistoryStepS float64            `json:"history_step_s"`
 	HistoryS     float64            `json:"history_s"` // how far back sparklines go
 	Policies     []policyView       `json:"policies"`
+	Omitted      int                `json:"omitted,omitempty"` // policies beyond Config.MaxPolicies, not shown
 	Transitions  []transitionView   `json:"transitions"`
 	History      map[uint64][]point `json:"history"`
 }
@@ -211,7 +212,7 @@ func (h *hub) run(stop, prev, done chan struct{}) {
 
 // tick takes one sample and offers it to every viewer.
 func (h *hub) tick(now time.Time) {
-	views := h.sample(now)
+	views, omitted := h.sample(now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
@@ -219,14 +220,14 @@ func (h *hub) tick(now time.Time) {
 	newPoints := h.notePoints(views, now)
 	delta := h.encode(frame{
 		Type: "delta", Seq: h.seq, Time: now.UTC(), HistoryStepS: historyStep.Seconds(),
-		HistoryS: h.historyS(), Policies: views, Transitions: newTransitions, History: newPoints,
+		HistoryS: h.historyS(), Policies: views, Omitted: omitted, Transitions: newTransitions, History: newPoints,
 	})
 	var full []byte // built for the first viewer that needs it
 	for v := range h.viewers {
 		data := delta
 		if v.needFull {
 			if full == nil {
-				full = h.encode(h.fullFrame(views, now))
+				full = h.encode(h.fullFrame(views, omitted, now))
 			}
 			data = full
 		}
@@ -244,23 +245,23 @@ func (h *hub) tick(now time.Time) {
 // MetricReader is set. A policy whose description panics (a user's
 // OnStateChange called as a read observes the end of a break) is shown
 // with the error, and logged.
-func (h *hub) sample(now time.Time) []policyView {
-	views := sampleAll(now, h.cfg.logger)
+func (h *hub) sample(now time.Time) ([]policyView, int) {
+	views, omitted := sampleAll(now, h.cfg.maxPolicies, h.cfg.logger)
 	if h.metrics != nil {
 		h.metrics.annotate(views, now)
 	}
-	return views
+	return views, omitted
 }
 
 // fullFrame is everything a new viewer needs. Called under mu.
-func (h *hub) fullFrame(views []policyView, now time.Time) frame {
+func (h *hub) fullFrame(views []policyView, omitted int, now time.Time) frame {
 	hist := make(map[uint64][]point, len(h.history))
 	for id, r := range h.history {
 		hist[id] = r.all()
 	}
 	return frame{
 		Type: "full", Seq: h.seq, Time: now.UTC(), HistoryStepS: historyStep.Seconds(),
-		HistoryS: h.historyS(), Policies: views, Transitions: append([]transitionView(nil), h.transitions...), History: hist,
+		HistoryS: h.historyS(), Policies: views, Omitted: omitted, Transitions: append([]transitionView(nil), h.transitions...), History: hist,
 	}
 }
 
@@ -360,8 +361,8 @@ func (h *hub) encode(f frame) []byte {
 // snapshot returns the current state for the JSON twin: a fresh sample,
 // with the transitions and sparklines kept so far.
 func (h *hub) snapshot(now time.Time) frame {
-	views := h.sample(now)
+	views, omitted := h.sample(now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.fullFrame(views, now)
+	return h.fullFrame(views, omitted, now)
 }

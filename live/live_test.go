@@ -249,6 +249,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{History: time.Millisecond}, "Config.History"},
 		{Config{History: 2 * time.Hour}, "Config.History"},
 		{Config{MaxViewers: -1}, "Config.MaxViewers"},
+		{Config{MaxPolicies: -1}, "Config.MaxPolicies"},
 	} {
 		_, err := New(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.field) {
@@ -368,4 +369,26 @@ func TestReopeningBetweenSamplesShowsTheHalfOpenStay(t *testing.T) {
 	if n := len(h.transitions); n != 3 {
 		t.Errorf("the hub remembers %d transitions, want 3", n)
 	}
+}
+
+func TestMaxPoliciesBoundsTheView(t *testing.T) {
+	bs := make([]any, 5)
+	for i := range bs {
+		bs[i] = newBreaker(t, "bounded", time.Second)
+	}
+	srv := serve(t, Must(Config{MaxPolicies: 2}))
+	resp, err := http.Get(srv.URL + "?format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Policies []policyView
+		Omitted  int
+	}
+	decode(t, []byte(readAll(t, resp)), &f)
+	resp.Body.Close()
+	if len(f.Policies) != 2 || f.Omitted < 5-2 {
+		t.Errorf("%d policies shown, %d omitted; want 2 shown and at least 3 omitted", len(f.Policies), f.Omitted)
+	}
+	runtime.KeepAlive(bs)
 }

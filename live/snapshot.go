@@ -259,9 +259,9 @@ func round(x float64) float64 {
 // panics — reading a breaker whose break is over reports the transition,
 // and calls its OnStateChange, which may panic — is shown with the error,
 // which is logged.
-func sampleAll(now time.Time, logger *slog.Logger) []policyView {
-	items := inventory.List()
-	views := make([]policyView, 0, len(items))
+func sampleAll(now time.Time, maxPolicies int, logger *slog.Logger) (views []policyView, omitted int) {
+	items, total := inventory.List(maxPolicies)
+	views = make([]policyView, 0, len(items))
 	for _, it := range items {
 		views = append(views, safeDescribe(it, now, logger))
 	}
@@ -275,7 +275,10 @@ func sampleAll(now time.Time, logger *slog.Logger) []policyView {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	return views
+	if maxPolicies > 0 && len(items) == maxPolicies {
+		omitted = max(total-len(items), 0) // some of which may have just been collected
+	}
+	return views, omitted
 }
 
 func safeDescribe(it inventory.Item, now time.Time, logger *slog.Logger) (v policyView) {

@@ -111,11 +111,12 @@ func Len() int {
 	return len(entries)
 }
 
-// List returns the live policies, in order of registration, with their
-// facts. The facts functions run outside the inventory's lock. A facts
+// List returns the first max live policies (all of them if max <= 0), in
+// order of registration, with their facts, and how many are registered in
+// all. The facts functions run outside the inventory's lock. A facts
 // function that panics (a bug) gives the single fact "error" instead of
 // taking the viewer's goroutine down.
-func List() []Item {
+func List(max int) (items []Item, total int) {
 	mu.Lock()
 	all := make([]entry, 0, len(entries))
 	for _, e := range entries {
@@ -123,15 +124,18 @@ func List() []Item {
 	}
 	mu.Unlock()
 	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.id, b.id) })
-	items := make([]Item, 0, len(all))
+	items = make([]Item, 0, min(len(all), 1024))
 	for _, e := range all {
+		if max > 0 && len(items) == max {
+			break
+		}
 		owner, facts := e.h.get()
 		if owner == nil {
 			continue // collected; its cleanup has not run yet
 		}
 		items = append(items, Item{ID: e.id, Kind: e.kind, Owner: owner, Facts: safeFacts(facts)})
 	}
-	return items
+	return items, len(all)
 }
 
 // Find returns the live policy registered under id.

@@ -19,7 +19,8 @@ func find(id uint64) bool { _, ok := Find(id); return ok }
 
 func idOf(t *testing.T, owner any) uint64 {
 	t.Helper()
-	for _, it := range List() {
+	items, _ := List(0)
+	for _, it := range items {
 		if it.Owner == owner {
 			return it.ID
 		}
@@ -87,7 +88,8 @@ func TestDroppedPolicyDisappears(t *testing.T) {
 }
 
 func containsID(id uint64) bool {
-	for _, it := range List() {
+	items, _ := List(0)
+	for _, it := range items {
 		if it.ID == id {
 			return true
 		}
@@ -110,4 +112,17 @@ func BenchmarkAdd(b *testing.B) {
 	for b.Loop() {
 		Add(&fake{}, "fake", nil)
 	}
+}
+
+func TestListStopsAtMax(t *testing.T) {
+	ps := make([]*fake, 5)
+	for i := range ps {
+		ps[i] = &fake{}
+		Add(ps[i], "fake", nil)
+	}
+	items, total := List(3)
+	if len(items) != 3 || total < 5 {
+		t.Errorf("List(3) = %d items of %d, want 3 of at least 5", len(items), total)
+	}
+	runtime.KeepAlive(ps)
 }

@@ -298,6 +298,29 @@ func TestNoButtonsAndForgedPostsRefused(t *testing.T) {
 	}
 }
 
+// TestReadableOnAPhone loads the page in a phone-sized viewport: nothing
+// overflows sideways, and the buttons are large enough to tap.
+func TestReadableOnAPhone(t *testing.T) {
+	ctx := newTab(t)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	b := newBreaker("a-breaker-with-a-rather-long-name-for-a-phone-screen", time.Hour)
+	openBreaker(t, b)
+	srv := server(t, live.Must(live.Config{Authorize: func(*http.Request) bool { return true }}))
+	navigate(t, ctx, srv.URL+mount)
+	waitState(t, ctx, "a-breaker-with-a-rather-long-name-for-a-phone-screen", "open", 2*time.Second)
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+	if err != nil || overflow > 0 {
+		t.Errorf("the page is %d CSS pixels wider than the phone (%v)", overflow, err)
+	}
+	height, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector('button[data-action="reset"]').getBoundingClientRect().height`))
+	if err != nil || height < 44 { // the smallest touch target of Apple's guidelines
+		t.Errorf("the Reset button is %v CSS pixels high (%v), too small to tap", height, err)
+	}
+	shoot(t, ctx, "phone")
+}
+
 // TestShootURL takes the README's screenshot of a running view:
 //
 //	go run ./examples/quickstart -serve 127.0.0.1:6060 -duration 30s &
