@@ -21,7 +21,7 @@ const maxTransitions = 200
 
 var (
 	errClosed      = errors.New("palisade/live: the handler is closed")
-	errTooManySeen = errors.New("palisade/live: too many viewers")
+	errTooManyViewers = errors.New("palisade/live: too many viewers")
 )
 
 // hub is one handler's sampler and viewers. The sampler runs on a goroutine
@@ -146,7 +146,7 @@ func (h *hub) subscribe() (*viewer, error) {
 		return nil, errClosed
 	}
 	if len(h.viewers) >= h.cfg.maxViewers {
-		return nil, errTooManySeen
+		return nil, errTooManyViewers
 	}
 	v := &viewer{frames: make(chan []byte, viewerBuffer), needFull: true}
 	h.viewers[v] = struct{}{}

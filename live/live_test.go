@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/palisade-go/palisade/internal/inventory"
 	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/budget"
@@ -391,4 +392,29 @@ func TestMaxPoliciesBoundsTheView(t *testing.T) {
 		t.Errorf("%d policies shown, %d omitted; want 2 shown and at least 3 omitted", len(f.Policies), f.Omitted)
 	}
 	runtime.KeepAlive(bs)
+}
+
+// limiter stands for a kind of policy the view does not know.
+type limiter struct {
+	name  string
+	limit int
+	_     [64]byte
+}
+
+func (l *limiter) Name() string { return l.name }
+
+func TestUnknownKindsShowTheirFacts(t *testing.T) {
+	l := &limiter{name: "generic-limiter", limit: 42}
+	inventory.Add(l, "limiter", func(l *limiter) inventory.Facts {
+		return inventory.Facts{"limit": l.limit, "max_wait": 1500 * time.Millisecond, "state": "throttling", "level": "warn"}
+	})
+	srv := serve(t, Must(Config{}))
+	v := find(t, getJSON(t, srv.URL), "limiter", "generic-limiter")
+	if v.State != "throttling" || v.Level != levelWarn || v.Fields["limit"] != 42.0 || v.Fields["max_wait_s"] != 1.5 {
+		t.Errorf("limiter: %+v", v)
+	}
+	if _, ok := v.Fields["state"]; ok {
+		t.Error("the state fact is shown as a field too")
+	}
+	runtime.KeepAlive(l)
 }

@@ -210,6 +210,11 @@ func describeFacts(v *policyView, facts inventory.Facts) {
 	} else if s, ok := facts["state"].(string); ok {
 		v.State = s
 	}
+	delete(v.Fields, "state")
+	if l, _ := facts["level"].(string); l == levelWarn || l == levelBad {
+		v.Level = l
+	}
+	delete(v.Fields, "level")
 }
 
 // resolvePipelines replaces each pipeline's policies by references to the

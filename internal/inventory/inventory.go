@@ -18,7 +18,10 @@
 // The facts function gives what the policy's exported methods do not
 // (its configuration, the end of a break); the view renders the facts of a
 // kind it does not know as a table, and the kinds it knows (breaker,
-// bulkhead, budget, pipeline) from their exported methods as well.
+// bulkhead, budget, pipeline) from their exported methods as well. Two
+// facts are read specially for a kind the view does not know: "state" (a
+// string or fmt.Stringer) is shown as its badge, and "level" ("ok", "warn"
+// or "bad") colours it. Its name is its Name method's, if it has one.
 package inventory
 
 import (

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/palisade-go/palisade/internal/inventory"
 	"github.com/palisade-go/palisade/live"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
@@ -172,9 +174,18 @@ func TestPageFollowsTheBreaker(t *testing.T) {
 	for range 30 {
 		p.Execute(context.Background(), func(context.Context) error { return nil })
 	}
+	// A kind of policy the view does not know is shown by its facts.
+	rl := &rateLimiter{rate: 50}
+	inventory.Add(rl, "ratelimit", func(r *rateLimiter) inventory.Facts {
+		return inventory.Facts{"rate": r.rate, "burst": 5}
+	})
 	srv := server(t, live.Must(live.Config{}))
 	navigate(t, ctx, srv.URL+mount)
 	waitState(t, ctx, "checkout", "closed", 2*time.Second)
+	facts, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#s-other .card[data-kind="ratelimit"]').textContent`))
+	if err != nil || !strings.Contains(facts, "rate50") || !strings.Contains(facts, "burst5") {
+		t.Errorf("the rate limiter's card reads %q (%v), want its facts", facts, err)
+	}
 	shoot(t, ctx, "closed")
 
 	openBreaker(t, b)
@@ -191,6 +202,8 @@ func TestPageFollowsTheBreaker(t *testing.T) {
 	}
 	waitState(t, ctx, "checkout", "closed", time.Second)
 	shoot(t, ctx, "closed-again")
+
+	runtime.KeepAlive(rl)
 
 	// Both transitions are in the page's log of state changes.
 	logged, err := chromedp.Run(ctx, chromedp.Evaluate[string](
@@ -343,6 +356,12 @@ func TestShootURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s (%d bytes)", *shotOut, len(png))
+}
+
+// rateLimiter stands for a kind of policy the view does not know.
+type rateLimiter struct {
+	rate float64
+	_    [64]byte
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's and the test's
