@@ -20,7 +20,7 @@ const viewerBuffer = 4
 const maxTransitions = 200
 
 var (
-	errClosed      = errors.New("palisade/live: the handler is closed")
+	errClosed         = errors.New("palisade/live: the handler is closed")
 	errTooManyViewers = errors.New("palisade/live: too many viewers")
 )
 
