@@ -110,14 +110,13 @@ func (h *Handler) authorized(r *http.Request) bool {
 }
 
 type pageData struct {
-	Nonce    string // of the page's inline script and style (CSP)
-	Token    string // CSRF token; "" for a read-only viewer
-	Interval int    // ms
+	Nonce string // of the page's inline script and style (CSP)
+	Token string // CSRF token; "" for a read-only viewer
 }
 
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	nonce := randomString(16)
-	data := pageData{Nonce: nonce, Interval: int(h.cfg.interval / time.Millisecond)}
+	data := pageData{Nonce: nonce}
 	if h.authorized(r) {
 		seed := ""
 		if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 22 && len(c.Value) <= 64 {
@@ -170,6 +169,10 @@ func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/event-stream")
+		return
+	}
 	v, err := h.hub.subscribe()
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
@@ -182,9 +185,6 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
-	}
 	// A reconnecting browser waits 2s; a write that cannot go out within
 	// writeTimeout ends the stream.
 	if !h.write(rc, w, []byte("retry: 2000\n\n")) {

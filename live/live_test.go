@@ -84,7 +84,14 @@ func TestJSONTwinDescribesEveryKind(t *testing.T) {
 	if first["kind"] != "breaker" || first["name"] != "json-breaker" || first["id"] != float64(bv.ID) {
 		t.Errorf("pipeline's first policy %v, want the breaker #%d", first, bv.ID)
 	}
-	runtime.KeepAlive(p)
+	// A pipeline inside another is shown as a pipeline.
+	outer := policy.NewPipeline("json-outer", p)
+	ov := find(t, getJSON(t, srv.URL), "pipeline", "json-outer")
+	if refs, _ := ov.Fields["policies"].([]any); len(refs) != 1 || refs[0].(map[string]any)["kind"] != "pipeline" ||
+		refs[0].(map[string]any)["name"] != "json-pipeline" {
+		t.Errorf("the outer pipeline's policies: %v", ov.Fields["policies"])
+	}
+	runtime.KeepAlive(outer)
 	runtime.KeepAlive(bg)
 }
 

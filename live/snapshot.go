@@ -245,6 +245,9 @@ func resolvePipelines(views []policyView, items []inventory.Item) {
 
 // kindOf names the kind of a policy of a pipeline: its package's name.
 func kindOf(p policy.Policy) string {
+	if _, ok := p.(*policy.Pipeline); ok {
+		return "pipeline"
+	}
 	t := strings.TrimLeft(fmt.Sprintf("%T", p), "*") // "breaker.Breaker"
 	if i := strings.IndexByte(t, '.'); i >= 0 {
 		return t[:i]
