@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/palisade-go/palisade/internal/inventory"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -31,7 +32,7 @@ func NewPipeline(name string, policies ...Policy) *Pipeline {
 	}
 	return &Pipeline{
 		name:   name,
-		chain:  newChain(append([]Policy(nil), policies...)),
+		chain:  inventory.Track(newChain(append([]Policy(nil), policies...)), "pipeline", func(c *chain) inventory.Facts { return inventory.Facts{"name": name, "policies": c.policies} }),
 		report: report.NewPipeline(telemetry.Default(), name),
 	}
 }

@@ -15,6 +15,7 @@
 //
 //	go run ./examples/quickstart                 # about 15 seconds
 //	go run ./examples/quickstart -duration 30s -failure-rate 0.9
+//	go run ./examples/quickstart -serve 127.0.0.1:6060 -duration 60s   # and open http://127.0.0.1:6060/debug/palisade
 package main
 
 import (
@@ -55,6 +56,7 @@ type config struct {
 	Tick          time.Duration // time between two status lines
 	Timeout       time.Duration // the deadline of each attempt
 	BreakDuration time.Duration // how long the breaker stays open
+	Serve         string        // if set, the address to serve the live view on, at /debug/palisade
 }
 
 func defaultConfig() config {
@@ -91,6 +93,7 @@ func main() {
 	flag.Float64Var(&cfg.FailureRate, "failure-rate", cfg.FailureRate, "share of requests (0 to 1) the server fails while failing")
 	flag.Float64Var(&cfg.SlowRate, "slow-rate", cfg.SlowRate, "share of requests (0 to 1) the server answers too late while slow")
 	flag.IntVar(&cfg.Rate, "rate", cfg.Rate, "requests per second")
+	flag.StringVar(&cfg.Serve, "serve", "", "serve the live view on this address (e.g. 127.0.0.1:6060), at /debug/palisade, while the demo runs")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -125,6 +128,15 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer mp.Shutdown(context.Background())
 	tel := telemetry.New(telemetry.WithMeterProvider(mp))
+
+	// The live view, if asked for: every policy below, as it works.
+	if cfg.Serve != "" {
+		stopServing, err := serveLive(cfg.Serve, reader, out)
+		if err != nil {
+			return err
+		}
+		defer stopServing()
+	}
 
 	// The pipeline, outermost first.
 	pipeline := policy.NewPipeline("users-api",

@@ -76,3 +76,10 @@ const (
 	PolicyTypeLimiter   = "limiter"
 	PolicyTypeThrottle  = "throttle"
 )
+
+// The live view's names: the span event of an action taken from the view
+// (Isolate, Reset), and the attribute naming the action.
+const (
+	LiveActionEvent = "palisade.live.action"
+	LiveActionKey   = attribute.Key("palisade.live.action")
+)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
@@ -103,6 +104,9 @@ func New(cfg Config) (*Breaker, error) {
 	b.newWindow(ep)
 	b.ep.Store(ep)
 	b.report = report.NewBreaker(cfg.Telemetry, s.name, stateNames, reportedTransitions, errorType, b, (*Breaker).observe)
+	inventory.Add(b, "breaker", func(b *Breaker) inventory.Facts {
+		return inventory.Facts{"window_size": b.windowSize, "window_duration": time.Duration(b.bucketWidth * Buckets), "failure_threshold": b.failureRatio, "slow_call_duration": time.Duration(b.slowCall), "slow_threshold": b.slowCallRatio, "break_until": b.at(b.ep.Load().until)}
+	})
 	return b, nil
 }
 

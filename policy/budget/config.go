@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/palisade-go/palisade/internal/inventory"
 )
 
 // DefaultWindow is the window of a Budget whose Config.Window is 0.
@@ -44,13 +46,13 @@ func New(cfg Config) (*Budget, error) {
 	if cfg.Window == 0 {
 		cfg.Window = DefaultWindow
 	}
-	return &Budget{
+	return inventory.Track(&Budget{
 		ratio:    cfg.Ratio,
 		minExtra: cfg.MinExtra,
 		window:   cfg.Window,
 		width:    max(cfg.Window/numBuckets, 1),
 		origin:   time.Now(),
-	}, nil
+	}, "budget", func(b *Budget) inventory.Facts { return inventory.Facts{"ratio": b.ratio, "min_extra": b.minExtra} }), nil
 }
 
 // Must is like New but panics with New's error; for configurations written

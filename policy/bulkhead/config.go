@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -63,6 +64,9 @@ func New(cfg Config) (*Bulkhead, error) {
 		errWait:  &Error{Policy: cfg.Name, Waited: cfg.MaxWait},
 	}
 	b.report = report.NewBulkhead(cfg.Telemetry, cfg.Name, errorType, b, (*Bulkhead).observe)
+	inventory.Add(b, "bulkhead", func(b *Bulkhead) inventory.Facts {
+		return inventory.Facts{"max_queue": b.maxQueue, "max_wait": b.maxWait}
+	})
 	return b, nil
 }
 
