@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,13 +60,11 @@ func TestConfigErrors(t *testing.T) {
 		{registry.Config[string]{New: breakerPipeline, IdleTTL: -1}, "Config.IdleTTL"},
 	} {
 		_, err := registry.New(tc.cfg)
-		if err == nil || !contains(err.Error(), tc.want) {
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.want)
 		}
 	}
 }
-
-func contains(s, sub string) bool { return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)) }
 
 // Concurrent first Gets of a key build one pipeline, which they all get.
 func TestBuildsOnceUnderConcurrentFirstUse(t *testing.T) {
@@ -389,5 +388,54 @@ func TestTemplateNamesAddUp(t *testing.T) {
 	breakerOf(t, p).Isolate()
 	if c, i := statusOf(t, h, "per-host", "closed"), statusOf(t, h, "per-host", "isolated"); c != 2 || i != 1 {
 		t.Errorf("status closed=%d isolated=%d, want 2 and 1", c, i)
+	}
+}
+
+func TestGetOfExistingKeyAllocatesNothing(t *testing.T) {
+	r := registry.Must(registry.Config[string]{New: breakerPipeline, IdleTTL: time.Hour})
+	_, _ = r.Get("a")
+	if n := testing.AllocsPerRun(1000, func() { _, _ = r.Get("a") }); n != 0 {
+		t.Errorf("Get allocates %v times, want 0", n)
+	}
+}
+
+// Gets, evictions and removals racing on a small registry: every Get gets
+// a pipeline or ErrFull, and the registry never holds more than its bound.
+func TestConcurrentChurn(t *testing.T) {
+	const max = 16
+	r := registry.Must(registry.Config[int]{MaxEntries: max, IdleTTL: time.Millisecond,
+		New: func(int) (*policy.Pipeline, error) { return breakerPipeline("") }})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				key := (g*7 + i) % 40
+				p, err := r.Get(key)
+				if err != nil {
+					t.Errorf("Get(%d): %v", key, err)
+					return
+				}
+				if i%50 == 0 {
+					breakerOf(t, p).Isolate()
+					breakerOf(t, p).Reset()
+					r.Remove(key)
+				}
+				if n := r.Len(); n > max {
+					t.Errorf("Len = %d > MaxEntries %d", n, max)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := 0
+	for k, p := range r.All() {
+		if got, _ := r.Get(k); got != p {
+			t.Errorf("All gave key %d a pipeline Get does not", k)
+		}
+		seen++
+	}
+	if seen > max {
+		t.Errorf("All yielded %d entries > %d", seen, max)
 	}
 }
