@@ -28,6 +28,7 @@ const (
 	LimiterQueued        = "palisade.limiter.queued"
 	ThrottleRejectRatio  = "palisade.throttle.reject_ratio"
 	RateLimiterAvailable = "palisade.ratelimit.available"
+	ConfigReloads        = "palisade.config.reloads"
 )
 
 // Span event names.
@@ -59,6 +60,13 @@ const (
 	ChaosKindKey     = attribute.Key("palisade.chaos.kind")
 	LimiterLimitKey  = attribute.Key("palisade.limiter.limit")
 	LimiterPrevKey   = attribute.Key("palisade.limiter.previous_limit")
+	ConfigOutcomeKey = attribute.Key("palisade.config.outcome")
+)
+
+// Values of palisade.config.outcome.
+const (
+	ConfigOutcomeSuccess = "success"
+	ConfigOutcomeFailure = "failure"
 )
 
 // Policy types: the values of palisade.policy.type, each a policy package's
