@@ -171,7 +171,7 @@ extra: true
 		"p.yaml:5:9: pipelines.api.policies[1].timeout: palisade/timeout: Config.Duration must be > 0",
 		`p.yaml:6:25: pipelines.api.policies[2].retry.budget: Config.Budget: no budget "nope"`,
 		"p.yaml:6:45: pipelines.api.policies[2].retry.max_attempts: cannot unmarshal !!str `x` into int",
-		"p.yaml:7:9: pipelines.api.policies[3].hedgehog: unknown kind of policy (kinds: breaker, bulkhead, retry, timeout",
+		"p.yaml:7:9: pipelines.api.policies[3].hedgehog: unknown kind of policy (kinds: ",
 		"p.yaml:9:10: pipelines.other: want a mapping with policies, got a sequence",
 		"p.yaml:11:14: budgets.b.ratio: palisade/budget: Config.Ratio must be a finite number >= 0, got -1",
 		"p.yaml:12:1: extra: unknown field (want defaults, budgets or pipelines)",

@@ -17,7 +17,10 @@ const SchemaID = "https://github.com/palisade-go/palisade/config/palisade.schema
 // enables it. The repository's config/palisade.schema.json is Schema() of
 // this package's own kinds; a program registering kinds of its own can
 // write its own.
-func Schema() []byte {
+func Schema() []byte { return schemaOf(Kinds()) }
+
+// schemaOf is Schema with only the given kinds.
+func schemaOf(kinds []string) []byte {
 	defs := map[string]any{
 		"duration": map[string]any{
 			"type":        "string",
@@ -28,7 +31,7 @@ func Schema() []byte {
 	}
 	var oneOf []any
 	defaults := map[string]any{}
-	for _, name := range Kinds() {
+	for _, name := range kinds {
 		kd := lookupKind(name)
 		defs[name] = specSchema(kd.spec, true)
 		ref := map[string]any{"$ref": "#/$defs/" + name}
