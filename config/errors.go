@@ -14,14 +14,12 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if len(e.Problems) == 1 {
+		return "palisade/config: " + e.Problems[0].String() // which names the file
+	}
 	var b strings.Builder
 	b.WriteString("palisade/config: ")
 	b.WriteString(e.File)
-	if len(e.Problems) == 1 {
-		b.WriteString(": ")
-		b.WriteString(e.Problems[0].String())
-		return b.String()
-	}
 	fmt.Fprintf(&b, ": %d problems:", len(e.Problems))
 	for _, p := range e.Problems {
 		b.WriteString("\n\t")
