@@ -4,11 +4,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/telemetry"
 )
 
 // Defaults and limits of [Config].
 const (
+	// DefaultName is the name of a registry whose Config.Name is empty.
+	DefaultName = "registry"
+
 	// DefaultMaxEntries is the MaxEntries of a Config that leaves it zero:
 	// enough for the hosts or tenants of most services, and a bound on
 	// what a flood of distinct keys can make the registry build.
@@ -22,6 +27,9 @@ const (
 
 // Config configures a [Registry] of pipelines keyed by K.
 type Config[K comparable] struct {
+	// Name names the registry in its telemetry; default [DefaultName].
+	Name string
+
 	// New builds the pipeline of a key, the first time the key is asked
 	// for; required. It is called once per key and entry (again only for a
 	// key whose entry was evicted or removed, or whose previous build
@@ -68,6 +76,15 @@ type Config[K comparable] struct {
 	// obtained the pipeline before its eviction may still be using it: it
 	// goes on working for them.
 	OnEvict func(key K, p *policy.Pipeline)
+
+	// Telemetry is where the registry reports on itself:
+	// palisade.registry.entries, palisade.registry.evictions by
+	// palisade.registry.eviction_reason (idle, capacity, removed), and the
+	// new keys refused for want of room as palisade.rejected_calls of
+	// palisade.policy.type registry, all under palisade.registry.name (or
+	// palisade.policy.name for the refusals) and never the keys. Nil means
+	// telemetry.Default(). The pipelines report where New makes them.
+	Telemetry *telemetry.Telemetry
 }
 
 func (cfg *Config[K]) validate() error {
@@ -107,6 +124,11 @@ func New[K comparable](cfg Config[K]) (*Registry[K], error) {
 	if r.busy == nil {
 		r.busy = DefaultBusy
 	}
+	name := cfg.Name
+	if name == "" {
+		name = DefaultName
+	}
+	r.report = report.NewRegistry(cfg.Telemetry, name, fullError{}.ErrorType(), r, (*Registry[K]).entryCount)
 	return r, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
 
@@ -20,8 +21,9 @@ type Registry[K comparable] struct {
 	busy        func(*policy.Pipeline) bool
 	onEvict     func(K, *policy.Pipeline)
 
-	table *table[K] // the entries, read without lock
-	due   atomic.Bool
+	table  *table[K] // the entries, read without lock
+	due    atomic.Bool
+	report *report.Registry
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -98,6 +100,7 @@ func (r *Registry[K]) create(key K) (*policy.Pipeline, error) {
 		}
 		if examined >= n {
 			r.mu.Unlock()
+			r.report.Full()
 			return nil, ErrFull
 		}
 		victims := r.candidates(min(evictBatch, n))
@@ -189,8 +192,11 @@ func (r *Registry[K]) evictOne(victims []*entry[K]) bool {
 			r.remove(e)
 		}
 		r.mu.Unlock()
-		if !gone && r.onEvict != nil {
-			r.onEvict(e.key, e.pipeline)
+		if !gone {
+			r.report.EvictedForRoom()
+			if r.onEvict != nil {
+				r.onEvict(e.key, e.pipeline)
+			}
 		}
 		return true
 	}
@@ -265,6 +271,7 @@ func (r *Registry[K]) sweep() {
 	r.mu.Lock()
 	r.arm()
 	r.mu.Unlock()
+	r.report.EvictedIdle(len(evicted))
 	if r.onEvict != nil {
 		for _, e := range evicted {
 			r.onEvict(e.key, e.pipeline)
@@ -279,13 +286,15 @@ func (r *Registry[K]) sweep() {
 // key in progress is not affected.
 func (r *Registry[K]) Remove(key K) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e := r.table.load(key)
-	if e == nil {
-		return false
+	if e != nil {
+		r.remove(e)
 	}
-	r.remove(e)
-	return true
+	r.mu.Unlock()
+	if e != nil {
+		r.report.Removed()
+	}
+	return e != nil
 }
 
 // Len returns the number of entries, builds in progress excluded.
@@ -293,6 +302,14 @@ func (r *Registry[K]) Len() int {
 	if r.due.Load() {
 		r.sweep()
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries)
+}
+
+// entryCount is Len for metric collection, which must not sweep: a sweep
+// runs OnEvict and Busy, user code.
+func (r *Registry[K]) entryCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.entries)

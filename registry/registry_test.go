@@ -439,3 +439,62 @@ func TestConcurrentChurn(t *testing.T) {
 		t.Errorf("All yielded %d entries > %d", seen, max)
 	}
 }
+
+// The registry reports its entries, evictions by reason and refusals,
+// under its name and never the keys.
+func TestRegistryTelemetry(t *testing.T) {
+	h := oteltest.New()
+	r := registry.Must(registry.Config[string]{Name: "hosts", Telemetry: h.Telemetry, MaxEntries: 2, New: breakerPipeline})
+	evictions := func(reason string) int64 {
+		for _, dp := range h.Sum(t, semconv.RegistryEvictions) {
+			n, _ := dp.Attributes.Value(semconv.RegistryNameKey)
+			r, _ := dp.Attributes.Value(semconv.EvictionReasonKey)
+			if n.AsString() == "hosts" && r.AsString() == reason {
+				return dp.Value
+			}
+		}
+		return -1
+	}
+	for _, reason := range []string{"idle", "capacity", "removed"} {
+		if evictions(reason) != 0 {
+			t.Errorf("evictions{%s} = %d, want 0 from the start", reason, evictions(reason))
+		}
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		_, _ = r.Get(k)
+	}
+	r.Remove("c")
+	if got := h.Total(t, semconv.RegistryEntries); got != 1 {
+		t.Errorf("entries = %d, want 1", got)
+	}
+	if evictions("capacity") != 1 || evictions("removed") != 1 {
+		t.Errorf("evictions capacity=%d removed=%d, want 1 and 1", evictions("capacity"), evictions("removed"))
+	}
+	for _, k := range []string{"x", "y"} {
+		p, _ := r.Get(k)
+		breakerOf(t, p).Isolate()
+	}
+	if _, err := r.Get("z"); !errors.Is(err, registry.ErrFull) {
+		t.Fatal(err)
+	}
+	if got := h.Total(t, semconv.RejectedCalls); got != 1 {
+		t.Errorf("rejected_calls = %d, want 1", got)
+	}
+	for _, dp := range h.Sum(t, semconv.RejectedCalls) {
+		typ, _ := dp.Attributes.Value(semconv.PolicyTypeKey)
+		et, _ := dp.Attributes.Value(semconv.ErrorTypeKey)
+		if typ.AsString() != "registry" || et.AsString() != "registry_full" {
+			t.Errorf("rejection attributes %v", dp.Attributes.ToSlice())
+		}
+	}
+	for _, m := range []string{semconv.RegistryEntries, semconv.RegistryEvictions} {
+		for _, dp := range h.Sum(t, m) {
+			for _, kv := range dp.Attributes.ToSlice() {
+				if v := kv.Value.AsString(); v == "x" || v == "y" || v == "a" {
+					t.Errorf("%s carries the key %s", m, v)
+				}
+			}
+		}
+	}
+	runtime.KeepAlive(r)
+}
