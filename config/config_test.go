@@ -3,6 +3,7 @@ package config_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +257,28 @@ func TestEnvironmentOverrides(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Load with bad variables: %v\nwant %s", err, want)
 		}
+	}
+}
+
+// Aliases that expand exponentially are refused, not followed for ever.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x-0: &a0 {duration: 1s}\n")
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&b, "x-%d: &a%d {<<: [*a%d, *a%d]}\n", i, i, i-1, i-1)
+	}
+	b.WriteString("pipelines: {a: {policies: [{timeout: *a30}]}}\n")
+	done := make(chan error)
+	go func() {
+		_, err := config.Load(strings.NewReader(b.String()), config.WithEnviron(nil))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "expands, through its aliases") {
+			t.Errorf("Load: %v, want the expansion refused", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Load of an alias bomb did not end")
 	}
 }

@@ -61,7 +61,12 @@ type decoder struct {
 	problems []Problem
 	env      map[string]*envVar    // our variables, by name
 	envNodes map[*yaml.Node]string // value nodes made from environment variables
+	visits   int                   // nodes decoded, aliases followed included
 }
+
+// maxVisits bounds the nodes a file may make the decoder visit: aliases
+// and merge keys can make a small file expand exponentially.
+const maxVisits = 1 << 16
 
 type envVar struct {
 	name, value string
@@ -451,6 +456,12 @@ func (d *decoder) decodeSection(n *yaml.Node, sec *section) {
 // decodeStruct decodes the mapping n into the struct v, recording in sec
 // where each field was set. Keys not among v's fields are problems.
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, sec *section) {
+	if d.visits++; d.visits > maxVisits {
+		if d.visits == maxVisits+1 {
+			d.problemf(n, path, "the file expands, through its aliases, to more than %d mappings", maxVisits)
+		}
+		return
+	}
 	n = resolve(n)
 	if isNull(n) {
 		return
