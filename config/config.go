@@ -74,8 +74,9 @@ func WithInterval(d time.Duration) Option {
 
 // WithOnReload sets a function called after each reload by Watch or Reload,
 // with nil when the new file took effect, or the *[Error] for which it did
-// not (the running pipelines are kept). Without it, failed reloads are
-// logged with log/slog's default logger.
+// not (the running pipelines are kept). Calls are made one at a time, on
+// the goroutine that reloaded (Watch's, or Reload's caller). Without it,
+// failed reloads are logged with log/slog's default logger.
 func WithOnReload(fn func(err error)) Option {
 	return optionFunc(func(o *options) { o.onReload = fn })
 }
@@ -92,6 +93,8 @@ type Pipelines struct {
 
 	mu      sync.Mutex // serializes reloads; guards handles
 	handles map[string]*handle
+
+	notifyMu sync.Mutex // serializes the calls of onReload
 
 	cancel context.CancelFunc // of Watch's goroutine
 	done   chan struct{}      // closed when it has returned
@@ -247,6 +250,8 @@ func (p *Pipelines) Reload(r io.Reader) error {
 
 func (p *Pipelines) reloaded(err error) {
 	p.report.Reloaded(err != nil)
+	p.notifyMu.Lock()
+	defer p.notifyMu.Unlock()
 	switch {
 	case p.opts.onReload != nil:
 		p.opts.onReload(err)
@@ -488,6 +493,17 @@ func (p *Pipelines) watch(ctx context.Context, path string, last [sha256.Size]by
 			continue
 		}
 		last = sum // a bad file is reported once, not at every tick
-		p.reloaded(p.load(data))
+		p.reloaded(p.safeLoad(data))
 	}
+}
+
+// safeLoad is load for Watch's goroutine, where a panic would end the
+// program: it becomes the reload's error.
+func (p *Pipelines) safeLoad(data []byte) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &Error{File: p.file, Problems: []Problem{{File: p.file, Err: fmt.Errorf("reloading panicked: %v", v)}}}
+		}
+	}()
+	return p.load(data)
 }
