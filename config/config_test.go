@@ -123,6 +123,15 @@ func TestJSON(t *testing.T) {
 	p := load(t, `{"pipelines": {"api": {"policies": [{"timeout": {"duration": "1s"}}, {"bulkhead": null}]}}}`)
 	policyOf[*timeout.Timeout](t, p, "api", 0)
 	policyOf[*bulkhead.Bulkhead](t, p, "api", 1)
+
+	// Indented with tabs, as json.MarshalIndent(v, "", "\t") writes it.
+	p = load(t, "{\n\t\"pipelines\": {\n\t\t\"a\": {\n\t\t\t\"policies\": [\n\t\t\t\t{\"timeout\": {\"duration\": \"1s\"}}\n\t\t\t]\n\t\t}\n\t}\n}\n")
+	policyOf[*timeout.Timeout](t, p, "a", 0)
+
+	_, err := config.Load(strings.NewReader(`{"pipelines": {"a": {"policies": [{"timeout": {"duration": "1s", "extra": 1}}]}}}`), config.WithEnviron(nil), config.WithFileName("p.json"))
+	if err == nil || !strings.Contains(err.Error(), "p.json:1:66: pipelines.a.policies[0].timeout.extra: unknown field") {
+		t.Errorf("unknown field in JSON: %v", err)
+	}
 }
 
 // Anchors live under x- keys, which are otherwise ignored; merge keys

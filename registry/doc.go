@@ -63,7 +63,11 @@
 //
 // An evicted or removed entry's pipeline is no longer observed once it is
 // unreachable: palisade's policies hold their asynchronous instruments'
-// registrations weakly and release them when they are collected. A caller
-// still running a call through it keeps it alive, and working, until it
-// drops it.
+// registrations weakly and release them when they are collected. Until the
+// next garbage collection, it may still be counted in the series it shared
+// with the other entries. A caller still running a call through it keeps
+// it alive, and working, until it drops it.
+//
+// The registry reports on itself too (see Config.Telemetry): its number of
+// entries, its evictions by reason and the new keys it refused.
 package registry
