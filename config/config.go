@@ -106,6 +106,7 @@ type state struct {
 	names     []string
 	policies  map[slotKey]*built
 	budgets   map[string]*builtBudget
+	docs      map[string]*pipelineDoc // for NewPipeline
 }
 
 // slotKey identifies a policy across reloads: the n-th (1, 2, …) policy of
@@ -223,6 +224,47 @@ func (h *handle) AttemptMode() policy.AttemptMode { return policy.ConcurrentAtte
 // Name returns the name of the pipeline the handle follows.
 func (h *handle) Name() string { return h.name }
 
+// NewPipeline builds a new pipeline from the current file's pipeline
+// called name, with policies of its own: what a [registry.Registry] needs
+// to keep a pipeline per key built from a template in a file (as
+// resilience4j builds instances from a named configuration):
+//
+//	hosts := registry.Must(registry.Config[string]{
+//		New: func(string) (*policy.Pipeline, error) { return pipelines.NewPipeline("per-host") },
+//	})
+//
+// Its policies are named as the template's are, so that every key reports
+// under the same series. Budgets named by its retries are the file's,
+// shared with every pipeline that names them. Pipelines built before a
+// reload keep the settings they were built with.
+//
+// [registry.Registry]: https://pkg.go.dev/github.com/palisade-go/palisade/registry#Registry
+func (p *Pipelines) NewPipeline(name string) (*policy.Pipeline, error) {
+	st := p.cur.Load()
+	pd := st.docs[name]
+	if pd == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNoPipeline, name)
+	}
+	budgets := make(map[string]*budget.Budget, len(st.budgets))
+	for n, b := range st.budgets {
+		budgets[n] = b.b
+	}
+	policies := make([]policy.Policy, 0, len(pd.policies))
+	for _, sec := range pd.policies {
+		b := &Build{Pipeline: pd.name, Telemetry: p.opts.telemetry, kind: sec.kind.name, budgets: budgets, hooks: p.opts.hooks}
+		pol, err := callBuild(sec.kind, b, sec.spec.Interface())
+		if err != nil {
+			return nil, fmt.Errorf("palisade/config: %s: %w", sec.path, err)
+		}
+		policies = append(policies, pol)
+	}
+	pl := policy.NewPipeline(pd.name, policies...)
+	if p.opts.telemetry != nil {
+		pl = pl.WithTelemetry(p.opts.telemetry)
+	}
+	return pl, nil
+}
+
 // Reload replaces the pipelines with those of the file read from r, at
 // once for every caller: Get returns the new pipelines and handles run new
 // calls through them. If the file has any problem, nothing changes and the
@@ -295,6 +337,7 @@ func (p *Pipelines) build(doc *document) (*state, []Problem) {
 		pipelines: map[string]*policy.Pipeline{},
 		policies:  map[slotKey]*built{},
 		budgets:   map[string]*builtBudget{},
+		docs:      map[string]*pipelineDoc{},
 	}
 	var problems []Problem
 	budgets := map[string]*budget.Budget{}
@@ -350,6 +393,7 @@ func (p *Pipelines) build(doc *document) (*state, []Problem) {
 			st.pipelines[pd.name] = pl
 		}
 		st.names = append(st.names, pd.name)
+		st.docs[pd.name] = pd
 	}
 	sort.Strings(st.names)
 	return st, problems

@@ -271,3 +271,28 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// NewPipeline builds independent pipelines from a template of the file,
+// for a registry.
+func TestNewPipelineFromTemplate(t *testing.T) {
+	p := load(t, v1)
+	a, err := p.NewPipeline("api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := p.NewPipeline("api")
+	ba, bb := a.Policies()[1].(*breaker.Breaker), b.Policies()[1].(*breaker.Breaker)
+	if ba == bb || ba == policyOf[*breaker.Breaker](t, p, "api", 1) {
+		t.Fatal("NewPipeline shares a breaker")
+	}
+	if ba.Name() != "api" || a.Name() != "api" {
+		t.Errorf("names %q, %q: want the template's", a.Name(), ba.Name())
+	}
+	_ = a.Execute(context.Background(), func(context.Context) error { return errors.New("down") })
+	if ba.State() != breaker.Open || bb.State() != breaker.Closed {
+		t.Error("the breakers of two pipelines from one template are not independent")
+	}
+	if _, err := p.NewPipeline("nope"); !errors.Is(err, config.ErrNoPipeline) {
+		t.Errorf("NewPipeline of an unknown name: %v", err)
+	}
+}
