@@ -68,6 +68,21 @@ type Config[K comparable] struct {
 	// that ignores it lets the registry evict an open breaker, and with it
 	// the fact that its dependency is down. It is called without any lock
 	// of the registry held.
+	//
+	// A breaker whose break is over stays half-open, and its entry busy,
+	// until a trial call closes it: keys no one asks for again after their
+	// dependency failed (a crawler's dead hosts) keep their places until
+	// Remove, and may fill the registry. A Busy that lets half-open entries
+	// go trades their limit on trial calls for the room:
+	//
+	//	Busy: func(p *policy.Pipeline) bool {
+	//		for _, pol := range p.Policies() {
+	//			if b, ok := pol.(*breaker.Breaker); ok && b.State() == breaker.HalfOpen {
+	//				return false
+	//			}
+	//		}
+	//		return registry.DefaultBusy(p)
+	//	},
 	Busy func(*policy.Pipeline) bool
 
 	// OnEvict, if set, is called with each entry evicted for being idle or
