@@ -498,3 +498,40 @@ func TestRegistryTelemetry(t *testing.T) {
 	}
 	runtime.KeepAlive(r)
 }
+
+// The Busy of Config.Busy's documentation lets a half-open entry go,
+// while DefaultBusy keeps it.
+func TestBusyLettingHalfOpenGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		newPipeline := func(string) (*policy.Pipeline, error) {
+			b := breaker.Must(breaker.Config{ConsecutiveFailures: 1, BreakDuration: time.Second, Telemetry: telemetry.Disabled()})
+			return policy.NewPipeline("p", b).WithTelemetry(telemetry.Disabled()), nil
+		}
+		letHalfOpenGo := func(p *policy.Pipeline) bool {
+			for _, pol := range p.Policies() {
+				if b, ok := pol.(*breaker.Breaker); ok && b.State() == breaker.HalfOpen {
+					return false
+				}
+			}
+			return registry.DefaultBusy(p)
+		}
+		strict := registry.Must(registry.Config[string]{MaxEntries: 1, New: newPipeline})
+		lenient := registry.Must(registry.Config[string]{MaxEntries: 1, New: newPipeline, Busy: letHalfOpenGo})
+		for _, r := range []*registry.Registry[string]{strict, lenient} {
+			p, _ := r.Get("dead-host")
+			_ = p.Execute(context.Background(), func(context.Context) error { return errors.New("down") })
+		}
+		for _, r := range []*registry.Registry[string]{strict, lenient} {
+			if _, err := r.Get("new-host"); !errors.Is(err, registry.ErrFull) {
+				t.Fatalf("new key while the breaker is open: %v, want ErrFull", err)
+			}
+		}
+		time.Sleep(time.Second) // the break ends: half-open
+		if _, err := strict.Get("new-host"); !errors.Is(err, registry.ErrFull) {
+			t.Errorf("DefaultBusy: %v, want the half-open entry kept", err)
+		}
+		if _, err := lenient.Get("new-host"); err != nil {
+			t.Errorf("letting half-open go: %v, want room made", err)
+		}
+	})
+}
