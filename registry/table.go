@@ -6,9 +6,10 @@ import (
 )
 
 // shardBits sets the number of shards of a table: a write copies one
-// shard, about 1/256 of the entries.
+// shard, about 1/1024 of the entries (a hundred for a registry of 100,000),
+// and an empty table is 8 KiB of shard pointers.
 const (
-	shardBits = 8
+	shardBits = 10
 	shards    = 1 << shardBits
 )
 
