@@ -217,7 +217,8 @@ func TestStructuralErrors(t *testing.T) {
 		"pipelines: {a: {policies: [{bulkhead: {max_queue: [1]}}]}}":            "want a int, got a sequence",
 		"defaults: {nope: {}}\npipelines: {}":                                   "defaults.nope: unknown kind",
 		"pipelines: {a: {policies: [{retry: {backoff: {multiplier: 0.5}}}]}}":   "Config.BackOff.Multiplier must be >= 1",
-		"pipelines: [\n": "line",
+		"pipelines: [\n":                      "<input>:1: did not find expected node content",
+		"pipelines: {}\n---\npipelines: {}\n": "<input>:2:1: a second YAML document",
 	} {
 		_, err := config.Load(strings.NewReader(src), config.WithEnviron(nil))
 		if err == nil || !strings.Contains(err.Error(), want) {

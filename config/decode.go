@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"sort"
@@ -104,8 +106,19 @@ func decode(data []byte, file string, environ []string) (*document, []Problem) {
 		}
 	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		d.problems = append(d.problems, Problem{File: file, Line: yamlErrorLine(err), Err: errors.New(strings.TrimPrefix(err.Error(), "yaml: "))})
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	err := dec.Decode(&root)
+	if err == nil {
+		var next yaml.Node
+		if dec.Decode(&next) != io.EOF {
+			d.problemf(&next, "", "a second YAML document: a file holds one")
+			return nil, d.problems
+		}
+	}
+	if err != nil && err != io.EOF {
+		line := yamlErrorLine(err)
+		msg := yamlLine.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
+		d.problems = append(d.problems, Problem{File: file, Line: line, Err: errors.New(strings.TrimPrefix(msg, ": "))})
 		return nil, d.problems
 	}
 	doc := &document{defaults: map[string]*section{}, envNodes: d.envNodes}
@@ -134,7 +147,7 @@ func decode(data []byte, file string, environ []string) (*document, []Problem) {
 			d.problemf(k, path, "unknown field (want defaults, budgets or pipelines)")
 		}
 	})
-	d.decodeDefaults(doc, defaults, top)
+	d.decodeDefaults(doc, defaults)
 	d.decodeBudgets(doc, budgets)
 	if pipelines == nil {
 		d.problemf(top, "pipelines", "missing: a file needs a pipelines section")
@@ -149,10 +162,10 @@ func decode(data []byte, file string, environ []string) (*document, []Problem) {
 	return doc, d.problems
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = regexp.MustCompile(`^line (\d+)`)
 
 func yamlErrorLine(err error) int {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+	if m := yamlLine.FindStringSubmatch(strings.TrimPrefix(err.Error(), "yaml: ")); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return n
 	}
@@ -209,7 +222,7 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func (d *decoder) decodeDefaults(doc *document, n *yaml.Node, top *yaml.Node) {
+func (d *decoder) decodeDefaults(doc *document, n *yaml.Node) {
 	if !isNull(n) && n.Kind != yaml.MappingNode {
 		d.problemf(n, "defaults", "want a mapping from kinds of policy to their default settings, got %s", kindName(n))
 		return
