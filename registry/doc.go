@@ -45,9 +45,10 @@
 // Eviction is lazy: there is no goroutine of the registry's own. A Get
 // of a new key makes room itself; idle entries are looked for about every
 // IdleTTL/4 by the next Get (or Len or All) after a timer, which holds the
-// registry weakly, has marked a sweep due. Time is read only on these
-// paths, never on the Get of an existing key, which takes no lock and
-// allocates nothing: time in tests follows testing/synctest.
+// registry weakly, has marked a sweep due; that call pays for the sweep,
+// which looks at every entry. Time is read only on these paths, never on
+// the Get of an existing key, which takes no lock and allocates nothing:
+// time in tests follows testing/synctest.
 //
 // # Telemetry and cardinality
 //
