@@ -40,6 +40,12 @@ func NewPipeline(name string, policies ...Policy) *Pipeline {
 // Name returns the pipeline's name.
 func (p *Pipeline) Name() string { return p.name }
 
+// Policies returns the pipeline's policies, the outermost first. The slice
+// is a copy: changing it changes nothing in the pipeline. It is meant for
+// inspection (health checks, a registry deciding whether an entry is in
+// use), not for the call path.
+func (p *Pipeline) Policies() []Policy { return append([]Policy(nil), p.chain.policies...) }
+
 // AttemptMode reports how the pipeline runs its function:
 // [ConcurrentAttempts] if one of its policies does, [SequentialAttempts] if
 // all of them do, else [UndeclaredAttempts].

@@ -28,6 +28,9 @@ const (
 	LimiterQueued        = "palisade.limiter.queued"
 	ThrottleRejectRatio  = "palisade.throttle.reject_ratio"
 	RateLimiterAvailable = "palisade.ratelimit.available"
+	ConfigReloads        = "palisade.config.reloads"
+	RegistryEntries      = "palisade.registry.entries"
+	RegistryEvictions    = "palisade.registry.evictions"
 )
 
 // Span event names.
@@ -44,21 +47,37 @@ const (
 
 // Attribute keys.
 const (
-	PipelineNameKey  = attribute.Key("palisade.pipeline.name")
-	PolicyNameKey    = attribute.Key("palisade.policy.name")
-	PolicyTypeKey    = attribute.Key("palisade.policy.type")
-	BreakerStateKey  = attribute.Key("palisade.breaker.state")
-	PreviousStateKey = attribute.Key("palisade.breaker.previous_state")
-	ErrorTypeKey     = attribute.Key("error.type")
-	RetryAttemptKey  = attribute.Key("palisade.retry.attempt")
-	RetryDelayKey    = attribute.Key("palisade.retry.delay")
-	RetryAttemptsKey = attribute.Key("palisade.retry.attempts")
-	HedgeOutcomeKey  = attribute.Key("palisade.hedge.outcome")
-	HedgeAttemptKey  = attribute.Key("palisade.hedge.attempt")
-	HedgeDelayKey    = attribute.Key("palisade.hedge.delay")
-	ChaosKindKey     = attribute.Key("palisade.chaos.kind")
-	LimiterLimitKey  = attribute.Key("palisade.limiter.limit")
-	LimiterPrevKey   = attribute.Key("palisade.limiter.previous_limit")
+	PipelineNameKey   = attribute.Key("palisade.pipeline.name")
+	PolicyNameKey     = attribute.Key("palisade.policy.name")
+	PolicyTypeKey     = attribute.Key("palisade.policy.type")
+	BreakerStateKey   = attribute.Key("palisade.breaker.state")
+	PreviousStateKey  = attribute.Key("palisade.breaker.previous_state")
+	ErrorTypeKey      = attribute.Key("error.type")
+	RetryAttemptKey   = attribute.Key("palisade.retry.attempt")
+	RetryDelayKey     = attribute.Key("palisade.retry.delay")
+	RetryAttemptsKey  = attribute.Key("palisade.retry.attempts")
+	HedgeOutcomeKey   = attribute.Key("palisade.hedge.outcome")
+	HedgeAttemptKey   = attribute.Key("palisade.hedge.attempt")
+	HedgeDelayKey     = attribute.Key("palisade.hedge.delay")
+	ChaosKindKey      = attribute.Key("palisade.chaos.kind")
+	LimiterLimitKey   = attribute.Key("palisade.limiter.limit")
+	LimiterPrevKey    = attribute.Key("palisade.limiter.previous_limit")
+	ConfigOutcomeKey  = attribute.Key("palisade.config.outcome")
+	RegistryNameKey   = attribute.Key("palisade.registry.name")
+	EvictionReasonKey = attribute.Key("palisade.registry.eviction_reason")
+)
+
+// Values of palisade.config.outcome.
+const (
+	ConfigOutcomeSuccess = "success"
+	ConfigOutcomeFailure = "failure"
+)
+
+// Values of palisade.registry.eviction_reason.
+const (
+	EvictionIdle     = "idle"
+	EvictionCapacity = "capacity"
+	EvictionRemoved  = "removed"
 )
 
 // Policy types: the values of palisade.policy.type, each a policy package's
@@ -75,6 +94,7 @@ const (
 	PolicyTypeRateLimit = "ratelimit"
 	PolicyTypeLimiter   = "limiter"
 	PolicyTypeThrottle  = "throttle"
+	PolicyTypeRegistry  = "registry" // a full registry refusing a new key
 )
 
 // The live view's names: the span event of an action taken from the view
