@@ -28,6 +28,7 @@ const (
 	LimiterQueued        = "palisade.limiter.queued"
 	ThrottleRejectRatio  = "palisade.throttle.reject_ratio"
 	RateLimiterAvailable = "palisade.ratelimit.available"
+	StoreErrors          = "palisade.store.errors"
 )
 
 // Span event names.
