@@ -1,0 +1,3 @@
+package redis_test
+
+func replicaMain(role string) int { return 2 }
