@@ -248,6 +248,33 @@ func replicaMain(string) int {
 			}
 			wg.Wait()
 			say("trials %d", trials.Load())
+		case "limit": // limit <key> <ms>: take permits for ms; granted, start, end
+			ms, _ := strconv.Atoi(f[2])
+			l, err := palisaderedis.NewLimiter(palisaderedis.LimiterConfig{
+				Client: client, Key: f[1], Rate: 1000, Burst: 10, Telemetry: telemetry.Disabled(),
+			})
+			if err != nil {
+				say("error %v", err)
+				return 1
+			}
+			var granted atomic.Int64
+			var wg sync.WaitGroup
+			start := time.Now()
+			deadline := start.Add(time.Duration(ms) * time.Millisecond)
+			for range 3 {
+				wg.Go(func() {
+					for time.Now().Before(deadline) {
+						if l.Allow() {
+							granted.Add(1)
+						} else {
+							time.Sleep(20 * time.Microsecond)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			say("limit %d %d %d", granted.Load(), start.UnixNano(), time.Now().UnixNano())
+			_ = l.Close()
 		default:
 			say("error unknown command %q", f[0])
 			return 1
@@ -274,4 +301,31 @@ func load(b *palisaderedis.Breaker) (stop func()) {
 	})
 	var once sync.Once
 	return func() { once.Do(func() { close(done); wg.Wait() }) }
+}
+
+// Three processes taking permits of one limit (1000/s, burst 10, batches
+// of 10) as fast as they can: the fleet gets at most the limit over the
+// window, plus the burst and one batch per replica.
+func TestFleetRateLimit(t *testing.T) {
+	localRedis(t)
+	rs := startReplicas(t, 3, "127.0.0.1:6379")
+	key := uniqueKey(t)
+	for _, r := range rs {
+		r.send("limit %s 3000", key)
+	}
+	var granted, first, last int64
+	for _, r := range rs {
+		f := r.expect("limit", 10*time.Second)
+		granted += atoi(t, f[0])
+		start, end := atoi(t, f[1]), atoi(t, f[2])
+		if first == 0 || start < first {
+			first = start
+		}
+		last = max(last, end)
+	}
+	window := time.Duration(last - first)
+	limit := 10 + 1000*window.Seconds() + 3*10
+	t.Logf("%d permits granted over %v across 3 processes (limit %.0f)", granted, window, limit)
+	assert.LessOrEqual(t, float64(granted), limit)
+	assert.GreaterOrEqual(t, float64(granted), 0.8*1000*3, "the fleet got most of its rate")
 }
