@@ -7,6 +7,7 @@ replace github.com/palisade-go/palisade => ../
 require (
 	github.com/palisade-go/palisade v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.24.0
+	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )
