@@ -66,8 +66,11 @@
 // A round trip per call would cost more than many calls are worth, so a
 // replica takes its permits in batches (LimiterConfig.Batch; by default
 // the permits of 10ms at Rate) and grants them locally, lock-free, until
-// they are spent or lapse (after Batch/Rate). The price: the fleet may
-// exceed the limit by up to one batch per replica over any period.
+// they are spent or lapse (after BatchLifetime, 1s). The price: the fleet
+// may exceed the limit by up to one batch per replica over any period (a
+// replica holds one batch at a time: what it grants in a period beyond
+// what Redis granted in it is at most the batch it held when the period
+// began), and the burst is at least a batch.
 // Refused, a replica does not ask Redis again until the time to the next
 // permit (the RetryAfter of its rejections) has passed.
 //

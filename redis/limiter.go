@@ -25,6 +25,12 @@ const (
 	// DefaultBatchSpan sizes the default batch: a replica leases at once
 	// the permits of this much time at the fleet's rate.
 	DefaultBatchSpan = 10 * time.Millisecond
+	// BatchLifetime is how long a replica may keep a batch of permits
+	// before they lapse. Whatever it is, a replica holds one batch at a
+	// time, so that over any period the fleet grants at most the limit
+	// plus one batch per replica; it only keeps permits from being spent
+	// long after the fleet's rate granted them.
+	BatchLifetime = time.Second
 	// DefaultStoreRetry is how long a Limiter whose Redis failed serves by
 	// its OnStoreError choice before asking Redis again.
 	DefaultStoreRetry = time.Second
@@ -72,8 +78,8 @@ type LimiterConfig struct {
 	// without one is rejected at once.
 	MaxWait time.Duration
 	// Batch is how many permits a replica takes from Redis at a time and
-	// grants locally, without a round trip, for as long as the fleet's
-	// rate would take to grant them (Batch/Rate); unused ones lapse then.
+	// grants locally, without a round trip, until they are spent or
+	// BatchLifetime (1s) has passed; unused ones lapse then.
 	// Default: the permits of DefaultBatchSpan (10ms) at Rate, at least 1.
 	// A larger batch saves round trips at high rates, at a price: the
 	// burst is at least Batch (a batch is granted at once), a replica
@@ -291,7 +297,7 @@ func (l *Limiter) takeSlow(ctx context.Context) bool {
 	// Once this batch is spent, come back when a whole one fits: one
 	// round trip per batch, not per permit, when the fleet is saturated.
 	l.next.Store(now + r[1]*int64(time.Microsecond))
-	ls := &lease{expires: now + int64(float64(r[0])*l.interval*float64(time.Microsecond))}
+	ls := &lease{expires: now + int64(BatchLifetime)}
 	ls.left.Store(r[0] - 1)
 	l.lease.Store(ls)
 	return true
