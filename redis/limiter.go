@@ -154,8 +154,8 @@ func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 		return nil, errorf("LimiterConfig.Key is required")
 	case !(cfg.Rate > 0) || math.IsInf(cfg.Rate, 0):
 		return nil, errorf("LimiterConfig.Rate must be > 0 and finite, got %v", cfg.Rate)
-	case cfg.Rate > 1e6:
-		return nil, errorf("LimiterConfig.Rate must be <= 1e6 (the script counts in µs), got %v", cfg.Rate)
+	case cfg.Rate > 1e6 || cfg.Rate < 1e-6:
+		return nil, errorf("LimiterConfig.Rate must be in [1e-6, 1e6] (the script counts in µs), got %v", cfg.Rate)
 	case cfg.Burst < 0:
 		return nil, errorf("LimiterConfig.Burst must be >= 0 (0 means %d), got %d", DefaultBurst, cfg.Burst)
 	case cfg.MaxWait < 0:
@@ -198,8 +198,9 @@ func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 	}
 	l.keys = []string{key(prefix, "ratelimit", cfg.Key, "tat")}
 	if cfg.OnStoreError == Local {
-		n := float64(cfg.Replicas)
-		l.local = gcra{interval: int64(1e9 / (cfg.Rate / n)), burst: int64(max(cfg.Burst/cfg.Replicas, 1))}
+		interval := min(1e9/(cfg.Rate/float64(cfg.Replicas)), float64(maxLocalInterval))
+		burst := int64(max(l.burst/cfg.Replicas, 1))
+		l.local = gcra{interval: int64(interval), tolerance: satMul(burst-1, int64(interval))}
 	}
 	l.err = &RateLimitError{Policy: l.name, l: l}
 	l.store = store{
@@ -237,12 +238,14 @@ local burst = math.max(tonumber(ARGV[2]), want)
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local k = math.min(want, math.floor((now + burst * interval - tat) / interval))
+local cap = 1e15 -- µs (31 years): keeps replies within integers
 if k < 1 then
-  return {0, math.ceil(tat + interval - burst * interval - now)}
+  return {0, math.min(math.ceil(tat + interval - burst * interval - now), cap)}
 end
 tat = tat + k * interval
-redis.call('SET', KEYS[1], string.format('%.0f', math.ceil(tat)), 'PX', math.ceil((tat - now) / 1000) + 1)
-return {k, math.max(math.ceil(tat + want * interval - burst * interval - now), 0)}
+local ttl = math.min(math.ceil((tat - now) / 1000) + 1, 1e12)
+redis.call('SET', KEYS[1], string.format('%.0f', math.ceil(tat)), 'PX', string.format('%.0f', ttl))
+return {k, math.min(math.max(math.ceil(tat + want * interval - burst * interval - now), 0), cap)}
 `)
 
 // Allow reports whether a call may run now, taking a permit if so. It does
@@ -399,19 +402,32 @@ var _ policy.ModalPolicy = (*Limiter)(nil)
 // function at most once, and never after Execute returns.
 func (*Limiter) AttemptMode() policy.AttemptMode { return policy.SequentialAttempts }
 
+// maxLocalInterval bounds the interval of the local limiter (about 12
+// days between permits), so that its arithmetic cannot overflow.
+const maxLocalInterval = int64(1) << 50
+
 // gcra is a local GCRA limiter in ns of the limiter's clock, for
 // OnStoreError Local. Guarded by the Limiter's mu.
 type gcra struct {
-	interval, burst int64
-	tat             int64
+	interval  int64
+	tolerance int64 // (burst-1) × interval: how far ahead TAT may be
+	tat       int64
 }
 
 // take grants a permit at now, or returns when the next one comes.
 func (g *gcra) take(now int64) (next int64, ok bool) {
 	tat := max(g.tat, now)
-	if tat+g.interval-now > g.burst*g.interval {
-		return tat + g.interval - g.burst*g.interval, false
+	if tat-now > g.tolerance {
+		return tat - g.tolerance, false
 	}
 	g.tat = tat + g.interval
 	return 0, true
+}
+
+// satMul is a × b for non-negative a and b, saturating at math.MaxInt64.
+func satMul(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
 }

@@ -41,7 +41,7 @@ func TestLimiterConfigErrors(t *testing.T) {
 		{palisaderedis.LimiterConfig{Client: good, Rate: 1}, "LimiterConfig.Key is required"},
 		{palisaderedis.LimiterConfig{Client: good, Key: "k"}, "LimiterConfig.Rate must be > 0"},
 		{palisaderedis.LimiterConfig{Client: good, Key: "k", Rate: -1}, "LimiterConfig.Rate must be > 0"},
-		{palisaderedis.LimiterConfig{Client: good, Key: "k", Rate: 2e6}, "LimiterConfig.Rate must be <= 1e6"},
+		{palisaderedis.LimiterConfig{Client: good, Key: "k", Rate: 2e6}, "LimiterConfig.Rate must be in [1e-6, 1e6]"},
 		{palisaderedis.LimiterConfig{Client: good, Key: "k", Rate: 1, Burst: -1}, "LimiterConfig.Burst must be >= 0"},
 		{palisaderedis.LimiterConfig{Client: good, Key: "k", Rate: 1, MaxWait: -1}, "LimiterConfig.MaxWait must be >= 0"},
 		{palisaderedis.LimiterConfig{Client: good, Key: "k", Rate: 1, Batch: -1}, "LimiterConfig.Batch must be >= 0"},
@@ -236,4 +236,19 @@ func TestLimiterConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.LessOrEqual(t, granted.Load(), int64(20+1000+20))
 	assert.GreaterOrEqual(t, granted.Load(), int64(300), "8 goroutines spinning on 2 cores starve the one asking Redis")
+}
+
+// Extreme but valid configurations work against the real script: the
+// slowest rate with a huge burst (large numbers in Lua), the fastest.
+func TestLimiterExtremes(t *testing.T) {
+	slow := newLimiter(t, localRedis(t), uniqueKey(t), palisaderedis.LimiterConfig{Rate: 1e-6, Burst: 1 << 30, Batch: 1})
+	assert.True(t, slow.Allow())
+	one := newLimiter(t, localRedis(t), uniqueKey(t), palisaderedis.LimiterConfig{Rate: 1e-6, Batch: 1})
+	assert.True(t, one.Allow())
+	err := one.Execute(context.Background(), ok)
+	require.ErrorIs(t, err, palisaderedis.ErrRateLimited)
+	d, _ := policy.RetryAfter(err)
+	assert.Greater(t, d, 11*24*time.Hour, "one permit per 11.6 days")
+	fast := newLimiter(t, localRedis(t), uniqueKey(t), palisaderedis.LimiterConfig{Rate: 1e6})
+	assert.True(t, fast.Allow())
 }
