@@ -252,3 +252,31 @@ func TestLimiterExtremes(t *testing.T) {
 	fast := newLimiter(t, localRedis(t), uniqueKey(t), palisaderedis.LimiterConfig{Rate: 1e6})
 	assert.True(t, fast.Allow())
 }
+
+// The caller's cancellation is no rejection: fn does not run, and the
+// error matches the ctx's and policy.ErrRejected, not ErrRateLimited. A
+// panic in fn goes on, unchanged.
+func TestLimiterCancelAndPanic(t *testing.T) {
+	l := newLimiter(t, localRedis(t), uniqueKey(t), palisaderedis.LimiterConfig{Rate: 1, Batch: 1, MaxWait: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	err := l.Execute(ctx, func(context.Context) error { ran = true; return nil })
+	assert.False(t, ran)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, policy.ErrRejected)
+	assert.NotErrorIs(t, err, palisaderedis.ErrRateLimited)
+	assert.Equal(t, "rate_limit_wait_ended", telemetry.ErrorType(err))
+
+	assert.PanicsWithValue(t, "boom", func() {
+		_ = l.Execute(context.Background(), func(context.Context) error { panic("boom") })
+	})
+
+	// Waiting (the next permit is a second away) ends with the ctx.
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	time.AfterFunc(20*time.Millisecond, cancel)
+	err = l.Execute(ctx, func(context.Context) error { ran = true; return nil })
+	assert.False(t, ran)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, policy.ErrRejected)
+}
