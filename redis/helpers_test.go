@@ -20,7 +20,14 @@ import (
 // multi-process test (see replica_test.go) instead of running tests.
 const replicaEnv = "PALISADE_REDIS_REPLICA"
 
+// quiet drops go-redis's log lines: the fault tests kill Redis on purpose,
+// and its reconnection attempts would fill the output.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	goredis.SetLogger(quiet{})
 	if role := os.Getenv(replicaEnv); role != "" {
 		os.Exit(replicaMain(role))
 	}
