@@ -354,3 +354,28 @@ func p99(t *testing.T, b *palisaderedis.Breaker, d time.Duration) time.Duration 
 	slices.Sort(took)
 	return took[len(took)*99/100]
 }
+
+// An opening whose announcement a replica missed reaches it by its poll,
+// within PollInterval; a replica started while the fleet is open opens at
+// once.
+func TestPollCatchesMissedAnnouncements(t *testing.T) {
+	client := localRedis(t)
+	key := uniqueKey(t)
+	b := newShared(t, localRedis(t), key, palisaderedis.BreakerConfig{PollInterval: 100 * time.Millisecond})
+	time.Sleep(50 * time.Millisecond)
+
+	// The state written as a replica would, but not announced.
+	ctx := context.Background()
+	now, err := client.Time(ctx).Result()
+	require.NoError(t, err)
+	state := "palisade:breaker:{" + key + "}:state"
+	require.NoError(t, client.HSet(ctx, state, "ep", 1, "until", now.Add(time.Minute).UnixMilli()).Err())
+	start := time.Now()
+	eventually(t, time.Second, func() bool { return b.State() == breaker.Open }, "opened by the poll")
+	assert.Less(t, time.Since(start), 300*time.Millisecond)
+	d, _ := policy.RetryAfter(b.Execute(ctx, ok))
+	assert.InDelta(t, time.Minute, d, float64(time.Second))
+
+	late := newShared(t, localRedis(t), key, palisaderedis.BreakerConfig{})
+	eventually(t, 500*time.Millisecond, func() bool { return late.State() == breaker.Open }, "a new replica joins the open fleet")
+}
