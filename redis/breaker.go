@@ -272,7 +272,11 @@ func (s *Breaker) run(ctx context.Context) {
 		case <-ctx.Done():
 			s.releaseLease(context.Background())
 			return
-		case m := <-msgs:
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil // closed: polling only (go-redis closes it only on Close)
+				continue
+			}
 			s.announcement(m.Payload)
 		case <-tick.C:
 			s.read(ctx)
@@ -443,7 +447,7 @@ func (s *Breaker) sync(ctx context.Context) {
 		}
 		switch {
 		case f.lease == 0 && f.closed < f.seen && !f.down && time.Since(f.leaseTried) >= s.poll/4,
-			f.lease != 0 && time.Since(f.leaseTried) >= s.poll: // renew
+			f.lease != 0 && time.Since(f.leaseTried) >= s.poll/2: // renew, at every tick
 			f.leaseTried = time.Now()
 			s.takeLease(ctx)
 		}
@@ -453,9 +457,10 @@ func (s *Breaker) sync(ctx context.Context) {
 				ep := f.lease
 				if s.do(ctx, func(ctx context.Context) error {
 					return closeScript.Run(ctx, s.store.client, []string{s.keys[0], s.keys[3]}, ep).Err()
-				}) == nil {
-					f.closed = max(f.closed, ep)
+				}) != nil {
+					break // keep the lease: announce the closing at the next sync
 				}
+				f.closed = max(f.closed, ep)
 			}
 			s.releaseLease(ctx)
 		}

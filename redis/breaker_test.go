@@ -379,3 +379,55 @@ func TestPollCatchesMissedAnnouncements(t *testing.T) {
 	late := newShared(t, localRedis(t), key, palisaderedis.BreakerConfig{})
 	eventually(t, 500*time.Millisecond, func() bool { return late.State() == breaker.Open }, "a new replica joins the open fleet")
 }
+
+// The holder renews the lease while its trial calls run, however long
+// they take: no other replica starts trials meanwhile.
+func TestLeaseRenewedWhileTrialsRun(t *testing.T) {
+	key := uniqueKey(t)
+	var closed atomic.Bool
+	var bs [2]*palisaderedis.Breaker
+	for i := range bs {
+		bs[i] = newShared(t, localRedis(t), key, palisaderedis.BreakerConfig{
+			PollInterval: 50 * time.Millisecond, LeaseDuration: 120 * time.Millisecond,
+			Breaker: breaker.Config{
+				BreakDuration: 100 * time.Millisecond, SuccessThreshold: 1, HalfOpenCalls: 1,
+				OnStateChange: func(_, to breaker.State) {
+					if to == breaker.Closed {
+						closed.Store(true)
+					}
+				},
+			},
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	trip(t, bs[0])
+	eventually(t, time.Second, func() bool { return bs[1].State() == breaker.Open }, "opened")
+
+	var inFlight, most atomic.Int64
+	trial := func(context.Context) error {
+		if !closed.Load() {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+		}
+		time.Sleep(600 * time.Millisecond) // 5 leases long
+		return nil
+	}
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(3 * time.Second)
+	for _, b := range bs {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && b.State() != breaker.Closed {
+				if err := b.Execute(context.Background(), trial); err != nil {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(1), most.Load(), "trial calls at once, fleet-wide")
+	for i, b := range bs {
+		assert.Equal(t, breaker.Closed, b.State(), "replica %d", i)
+	}
+}
