@@ -31,7 +31,7 @@
 //     half-open, but only the one holding the episode's lease (SET NX
 //     with an expiry, renewed while it runs its trials) runs trial calls:
 //     the others reject calls as a half-open breaker with every trial
-//     taken (Config.TrialGate). The dependency sees HalfOpenCalls trials,
+//     taken (breaker.Config.TrialGate). The dependency sees HalfOpenCalls trials,
 //     not HalfOpenCalls per replica. If a trial fails, the holder opens
 //     again: a new episode. If its trials close it, it announces the
 //     episode closed, and the others close by trial calls of their own
