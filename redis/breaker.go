@@ -82,7 +82,9 @@ type BreakerConfig struct {
 // and its trial calls. See the package documentation for how.
 //
 // Use it as the local breaker ([Breaker.Execute], Allow, State, Metrics,
-// …). Isolate and Reset act on this replica only. Close it when done.
+// …). Isolate and Reset act on this replica only; an opening forced with
+// OpenUntil is shared as any other. Close it when done: its worker runs
+// until then.
 type Breaker struct {
 	*breaker.Breaker
 
