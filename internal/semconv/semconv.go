@@ -31,6 +31,7 @@ const (
 	ConfigReloads        = "palisade.config.reloads"
 	RegistryEntries      = "palisade.registry.entries"
 	RegistryEvictions    = "palisade.registry.evictions"
+	StoreErrors          = "palisade.store.errors"
 )
 
 // Span event names.

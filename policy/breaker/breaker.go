@@ -335,6 +335,7 @@ func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) 
 		return b.reject(ctx, ep.err)
 	}
 	// Half-open, or open with the break over.
+	gate := b.trialGate == nil || b.trialGate()
 	var trs transitions
 	var p Permit
 	var err error
@@ -346,7 +347,7 @@ func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) 
 	case HalfOpen:
 		// Trial calls of earlier half-open periods still running count too:
 		// HalfOpenCalls bounds what the dependency sees at once.
-		if b.trials < b.halfOpenCalls {
+		if gate && b.trials < b.halfOpenCalls {
 			b.trials++
 			p = Permit{b: b, ep: ep, start: now}
 		} else {

@@ -125,6 +125,14 @@ type Config struct {
 	// goroutine is already delivering transitions, in which case that one
 	// delivers it too. It may call the breaker.
 	OnStateChange func(from, to State)
+	// TrialGate, if set, is asked on each admission of a half-open breaker
+	// (never on the closed path), without any lock held, before the
+	// breaker checks HalfOpenCalls: false rejects the call as when every
+	// trial call is taken. It lets trial calls be limited beyond this
+	// breaker, e.g. across the replicas of a service (see [Breaker.OpenUntil]).
+	// It must be quick and must not block; should it panic, the call is not
+	// admitted and the panic goes on. Default nil: always true.
+	TrialGate func() bool
 
 	// Telemetry is where the breaker reports; nil means telemetry.Default().
 	Telemetry *telemetry.Telemetry
@@ -147,6 +155,7 @@ type settings struct {
 	isIgnored         func(error) bool // nil: none but the built-in ones
 	isFailure         func(error) bool
 	onStateChange     func(from, to State)
+	trialGate         func() bool // nil: always true
 }
 
 func errorf(format string, args ...any) error {
@@ -203,6 +212,7 @@ func (cfg *Config) settings() (settings, error) {
 		isIgnored:         cfg.IsIgnored,
 		isFailure:         cfg.IsFailure,
 		onStateChange:     cfg.OnStateChange,
+		trialGate:         cfg.TrialGate,
 	}
 	if s.name == "" {
 		s.name = "breaker"

@@ -34,6 +34,9 @@ type Metrics struct {
 	// StateSince is when the breaker entered its state; for a half-open
 	// breaker, the end of the break.
 	StateSince time.Time
+	// OpenUntil is when the break of an open breaker ends; zero in any
+	// other state.
+	OpenUntil time.Time
 }
 
 // Metrics returns a snapshot of the breaker. Like State, it observes the
@@ -54,6 +57,9 @@ func (b *Breaker) Metrics() Metrics {
 	}
 	if b.failed {
 		m.LastFailure = b.at(b.lastFailure)
+	}
+	if ep.state == Open {
+		m.OpenUntil = b.at(ep.until)
 	}
 	var calls, failures, slow, durSum int64
 	if w := ep.cw; w != nil {
