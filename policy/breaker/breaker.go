@@ -27,8 +27,9 @@ type Breaker struct {
 	countFast bool      // count window, untimed: successes may skip the lock
 	timeFast  bool      // time window, untimed: successes may skip the lock
 
-	errHalfOpen error // rejection when every trial call is taken
-	errIsolated error // rejection while isolated
+	errOpen     *Error // what every break's rejection wraps
+	errHalfOpen *Error // rejection when every trial call is taken
+	errIsolated *Error // rejection while isolated
 	report      *report.Breaker
 
 	_ [64]byte
@@ -77,43 +78,6 @@ type transition struct{ from, to State }
 type transitions struct {
 	n int
 	t [2]transition
-}
-
-// New returns a Breaker configured by cfg, or an error naming the first
-// invalid field. The breaker starts closed.
-func New(cfg Config) (*Breaker, error) {
-	s, err := cfg.settings()
-	if err != nil {
-		return nil, err
-	}
-	b := &Breaker{
-		settings:    s,
-		epoch:       time.Now(),
-		timed:       s.slowCall > 0,
-		errHalfOpen: &rejectError{msg: "palisade/breaker: " + s.name + ": circuit half-open, every trial call taken"},
-		errIsolated: &rejectError{msg: "palisade/breaker: " + s.name + ": circuit isolated"},
-	}
-	if s.windowSize > 0 {
-		b.ring = newRing(s.windowSize)
-		b.countFast = !b.timed
-	} else {
-		b.timeFast = !b.timed
-	}
-	ep := &episode{state: Closed}
-	b.newWindow(ep)
-	b.ep.Store(ep)
-	b.report = report.NewBreaker(cfg.Telemetry, s.name, stateNames, reportedTransitions, errorType, b, (*Breaker).observe)
-	return b, nil
-}
-
-// Must is like New but panics with New's error; for configurations written
-// as literals.
-func Must(cfg Config) *Breaker {
-	b, err := New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }
 
 // Name returns the breaker's name.
@@ -604,7 +568,7 @@ func (b *Breaker) open(now int64, trs *transitions) {
 	}
 	old := b.ep.Load()
 	ep := &episode{state: Open, since: now, until: until, cw: old.cw, tw: old.tw}
-	ep.err = &openError{b: b, until: until}
+	ep.err = &openError{err: b.errOpen, b: b, until: until}
 	b.enter(old, ep, trs)
 }
 

@@ -5,11 +5,16 @@ import (
 	"math"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
 // Defaults of the Config fields left zero.
 const (
+	// DefaultName names a breaker whose Config.Name is empty. Errors and
+	// telemetry tell breakers apart by name only: give each breaker of a
+	// program its own.
+	DefaultName              = "breaker"
 	DefaultFailureRatio      = 0.5
 	DefaultMinimumThroughput = 10
 	DefaultWindowSize        = 100
@@ -32,7 +37,10 @@ const (
 // the last 100 outcomes that opens at 50% failures once it holds 10, for 30s
 // at a time, and closes again after 3 successful trial calls.
 type Config struct {
-	// Name names the breaker in telemetry and errors; default "breaker".
+	// Name names the breaker in telemetry and errors (Error.Policy);
+	// default [DefaultName]. Every breaker of a program should have its own
+	// name, such as the dependency it guards ("payments-api"): with the
+	// default, an error or a metric cannot tell which breaker rejected.
 	Name string
 
 	// FailureRatio opens the breaker when failures/calls in the window
@@ -130,6 +138,44 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 }
 
+// New returns a Breaker configured by cfg, or an error naming the first
+// invalid field. The breaker starts closed.
+func New(cfg Config) (*Breaker, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	b := &Breaker{
+		settings:    s,
+		epoch:       time.Now(),
+		timed:       s.slowCall > 0,
+		errOpen:     &Error{Policy: s.name, State: Open},
+		errHalfOpen: &Error{Policy: s.name, State: HalfOpen},
+		errIsolated: &Error{Policy: s.name, State: Isolated},
+	}
+	if s.windowSize > 0 {
+		b.ring = newRing(s.windowSize)
+		b.countFast = !b.timed
+	} else {
+		b.timeFast = !b.timed
+	}
+	ep := &episode{state: Closed}
+	b.newWindow(ep)
+	b.ep.Store(ep)
+	b.report = report.NewBreaker(cfg.Telemetry, s.name, stateNames, reportedTransitions, errorType, b, (*Breaker).observe)
+	return b, nil
+}
+
+// Must is like New but panics with New's error; for configurations written
+// as literals.
+func Must(cfg Config) *Breaker {
+	b, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // settings is a validated Config with its defaults applied.
 type settings struct {
 	name              string
@@ -178,7 +224,7 @@ func (cfg *Config) settings() (settings, error) {
 	case cfg.SlowCallRatio != 0 && !validRatio(cfg.SlowCallRatio):
 		return settings{}, errorf("Config.SlowCallRatio must be in (0, 1] (0 means %v), got %v", DefaultSlowCallRatio, cfg.SlowCallRatio)
 	case cfg.SlowCallRatio != 0 && cfg.SlowCallDuration == 0:
-		return settings{}, errorf("Config.SlowCallRatio needs Config.SlowCallDuration, which is 0 (off)")
+		return settings{}, errorf("Config.SlowCallRatio must be 0 while Config.SlowCallDuration is 0 (calls are not timed), got %v", cfg.SlowCallRatio)
 	case cfg.ConsecutiveFailures < 0:
 		return settings{}, errorf("Config.ConsecutiveFailures must be >= 0 (0 means off), got %d", cfg.ConsecutiveFailures)
 	case cfg.BreakDuration < 0:
@@ -205,7 +251,7 @@ func (cfg *Config) settings() (settings, error) {
 		onStateChange:     cfg.OnStateChange,
 	}
 	if s.name == "" {
-		s.name = "breaker"
+		s.name = DefaultName
 	}
 	if s.failureRatio == 0 {
 		s.failureRatio = DefaultFailureRatio

@@ -7,7 +7,7 @@
 // MinimumThroughput calls and its failures reach FailureRatio of them (or,
 // with SlowCallDuration set, its slow calls reach SlowCallRatio), or when
 // ConsecutiveFailures calls in a row have failed, it opens. Open, it
-// rejects every call at once with an error matching [ErrOpen] whose
+// rejects every call at once with an *[Error] matching [ErrOpen] whose
 // RetryAfter (see [policy.RetryAfter]) is the rest of the break. When the
 // break is over it is half-open: it lets HalfOpenCalls trial calls run at a
 // time — counting those of an earlier half-open period still running — and
