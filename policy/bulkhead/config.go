@@ -8,13 +8,19 @@ import (
 	"github.com/palisade-go/palisade/telemetry"
 )
 
-// DefaultMaxConcurrent is the MaxConcurrent of a Config that leaves it zero.
-const DefaultMaxConcurrent = 100
+// Defaults of the Config fields left zero.
+const (
+	// DefaultName names a bulkhead whose Config.Name is empty.
+	DefaultName = "bulkhead"
+	// DefaultMaxConcurrent is the MaxConcurrent of a Config that leaves it
+	// zero.
+	DefaultMaxConcurrent = 100
+)
 
 // Config configures a [Bulkhead]. The zero value is valid: at most 100 calls
 // at once, no queue.
 type Config struct {
-	// Name names the policy in telemetry and errors; default "bulkhead".
+	// Name names the policy in telemetry and errors; default [DefaultName].
 	Name string
 	// MaxConcurrent is how many calls may run at once; default 100
 	// ([DefaultMaxConcurrent]). Must not be negative.
@@ -49,7 +55,7 @@ func New(cfg Config) (*Bulkhead, error) {
 		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxWait must be >= 0 (0 means until the context ends), got %v", cfg.MaxWait)
 	}
 	if cfg.Name == "" {
-		cfg.Name = "bulkhead"
+		cfg.Name = DefaultName
 	}
 	if cfg.MaxConcurrent == 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
