@@ -420,8 +420,8 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 		}
 		retries := max(n-1, 0)
 		var pe *backoff.PermanentError
-		ee, exhausted := out.(*retry.ExhaustedError)
-		be, budget := out.(*retry.BudgetExhaustedError)
+		re, gaveUp := out.(*retry.Error)
+		exhausted, budget := gaveUp && !re.BudgetExhausted, gaveUp && re.BudgetExhausted
 		switch {
 		case out == nil:
 			if last != nil {
@@ -439,12 +439,12 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 			// Short of MaxAttempts only when the next wait could not end
 			// before the caller's deadline.
 			_, deadline := ctx.Deadline()
-			if ee.Attempts != n || ee.Err != last || (n != o.maxAttempts && !deadline) || telemetry.ErrorType(out) != "retry_exhausted" {
-				fail("exhausted: %#v", ee)
+			if re.Attempts != n || re.Err != last || (n != o.maxAttempts && !deadline) || telemetry.ErrorType(out) != "retry_exhausted" {
+				fail("exhausted: %#v", re)
 			}
 		case budget:
-			if be.Attempts != n || be.Err != last || !o.budgeted || telemetry.ErrorType(out) != "retry_budget_exhausted" {
-				fail("budget exhausted: %#v", be)
+			if re.Attempts != n || re.Err != last || !o.budgeted || telemetry.ErrorType(out) != "retry_budget_exhausted" {
+				fail("budget exhausted: %#v", re)
 			}
 			o.rejections++
 		case out == ctx.Err():

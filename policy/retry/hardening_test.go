@@ -66,7 +66,7 @@ func TestNoWaitPastTheCallersDeadline(t *testing.T) {
 		err := r.Execute(ctx, rec.fn)
 
 		// Attempts at 0s, 1s, 2s; a wait until 3s cannot end before 2.5s.
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, err, &ex, "exhausted, not the deadline: got %v", err)
 		assert.NotErrorIs(t, err, context.DeadlineExceeded)
 		assert.ErrorIs(t, err, errBoom)

@@ -26,36 +26,6 @@ type Retry struct {
 	report      *report.Retry
 }
 
-// New returns a Retry configured by cfg, or an error naming the first
-// invalid field.
-func New(cfg Config) (*Retry, error) {
-	cfg, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
-	return &Retry{
-		name:        cfg.Name,
-		maxAttempts: cfg.MaxAttempts,
-		backOff:     cfg.BackOff,
-		maxDuration: cfg.MaxDuration,
-		maxHint:     cfg.MaxRetryAfter,
-		shouldRetry: cfg.ShouldRetry,
-		onRetry:     cfg.OnRetry,
-		budget:      cfg.Budget,
-		report:      report.NewRetry(cfg.Telemetry, cfg.Name, budgetExhaustedType),
-	}, nil
-}
-
-// Must is like New but panics with New's error; for configurations written
-// as literals.
-func Must(cfg Config) *Retry {
-	r, err := New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return r
-}
-
 // Name returns the policy's name.
 func (r *Retry) Name() string { return r.name }
 
@@ -109,7 +79,7 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 			return err
 		}
 		if attempt == r.maxAttempts {
-			return &ExhaustedError{Attempts: attempt, Err: err}
+			return r.exhausted(attempt, err)
 		}
 
 		if b == nil {
@@ -121,7 +91,7 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 		}
 		delay := b.NextBackOff()
 		if delay == backoff.Stop {
-			return &ExhaustedError{Attempts: attempt, Err: err}
+			return r.exhausted(attempt, err)
 		}
 		if delay < 0 {
 			delay = 0
@@ -135,11 +105,11 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 			delay = max(delay, hint)
 		}
 		if !r.canWait(ctx, start, delay) {
-			return &ExhaustedError{Attempts: attempt, Err: err}
+			return r.exhausted(attempt, err)
 		}
 		if r.budget != nil && !r.budget.TryExtra() {
 			r.report.BudgetRejected(ctx)
-			return &BudgetExhaustedError{Attempts: attempt, Err: err}
+			return &Error{Policy: r.name, Attempts: attempt, Err: err, BudgetExhausted: true}
 		}
 
 		if r.onRetry != nil {
@@ -170,6 +140,11 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 			return nil
 		}
 	}
+}
+
+// exhausted returns the error of a call that ran out of attempts.
+func (r *Retry) exhausted(attempts int, err error) error {
+	return &Error{Policy: r.name, Attempts: attempts, Err: err}
 }
 
 // canWait reports whether a wait of delay, starting now, ends in time for

@@ -100,7 +100,7 @@ func TestConstantBackOffDelays(t *testing.T) {
 		start := time.Now()
 		err := r.Execute(t.Context(), rec.fn)
 
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, err, &ex)
 		assert.Equal(t, 4, ex.Attempts)
 		assert.Equal(t, []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}, rec.offsets(start))
@@ -171,7 +171,7 @@ func TestMaxAttempts(t *testing.T) {
 			assert.Equal(t, c.want, r.MaxAttempts())
 			rec := failing(100)
 			err := r.Execute(t.Context(), rec.fn)
-			var ex *retry.ExhaustedError
+			var ex *retry.Error
 			require.ErrorAs(t, err, &ex)
 			assert.Equal(t, c.want, ex.Attempts)
 			assert.Len(t, rec.times, c.want)
@@ -191,9 +191,11 @@ func TestExhaustedErrorShape(t *testing.T) {
 	last := hintError{after: time.Millisecond}
 	err := r.Execute(t.Context(), func(context.Context) error { return last })
 
-	var ex *retry.ExhaustedError
+	var ex *retry.Error
 	require.ErrorAs(t, err, &ex)
-	assert.Equal(t, &retry.ExhaustedError{Attempts: 2, Err: last}, ex)
+	assert.Equal(t, &retry.Error{Policy: retry.DefaultName, Attempts: 2, Err: last}, ex)
+	assert.Equal(t, "retry_exhausted", ex.ErrorType())
+	assert.Equal(t, "palisade/retry: retry: gave up after 2 attempts: "+last.Error(), err.Error())
 	assert.ErrorIs(t, err, retry.ErrExhausted)
 	assert.ErrorIs(t, err, last, "the last error is in the chain")
 	assert.NotErrorIs(t, err, policy.ErrRejected)
@@ -229,7 +231,7 @@ func TestMaxDuration(t *testing.T) {
 				start := time.Now()
 				err := r.Execute(t.Context(), rec.fn)
 
-				var ex *retry.ExhaustedError
+				var ex *retry.Error
 				require.ErrorAs(t, err, &ex)
 				assert.Equal(t, c.attempts, ex.Attempts)
 				assert.ErrorIs(t, err, errBoom)
@@ -292,7 +294,7 @@ func TestRetryAfterTooLongForMaxDuration(t *testing.T) {
 
 		assert.Zero(t, time.Since(start), "the call ends at once instead of sleeping through the hint")
 		assert.False(t, retried)
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, err, &ex)
 		assert.Equal(t, 1, ex.Attempts)
 		assert.ErrorIs(t, err, busy)
@@ -498,7 +500,7 @@ func TestBackOffStop(t *testing.T) {
 		start := time.Now()
 		err := r.Execute(t.Context(), rec.fn)
 
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, err, &ex, "backoff.Stop ends the call as exhausted")
 		assert.Equal(t, 3, ex.Attempts)
 		assert.ErrorIs(t, err, errBoom)
@@ -523,7 +525,7 @@ func TestBackOffStop(t *testing.T) {
 
 		r = newRetry(t, retry.Config{BackOff: func() backoff.BackOff { return &backoff.StopBackOff{} }})
 		rec = failing(100)
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, r.Execute(t.Context(), rec.fn), &ex)
 		assert.Equal(t, 1, ex.Attempts)
 	})
