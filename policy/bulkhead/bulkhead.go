@@ -89,9 +89,12 @@ func (b *Bulkhead) Execute(ctx context.Context, fn policy.Func) error {
 }
 
 // Acquire takes a slot, waiting for one as Execute does, for work that
-// cannot be wrapped in a function. On success the caller must call the
-// Permit's Release exactly once, when the work is done; on error it holds
-// nothing (and the zero Permit's Release does nothing).
+// cannot be wrapped in a function: the two-step form of Execute, as
+// breaker.Breaker.AllowContext is the breaker's. On success the caller must
+// end the Permit with Release when the work is done; on error it holds
+// nothing, and the zero Permit returned with the error releases nothing. An
+// error matches ErrFull, or, if ctx ended while the call was waiting, ctx's
+// error and policy.ErrRejected, as Execute's would.
 //
 //	permit, err := b.Acquire(ctx)
 //	if err != nil {
@@ -107,17 +110,21 @@ func (b *Bulkhead) Acquire(ctx context.Context) (Permit, error) {
 	return Permit{b: b}, nil
 }
 
-// Permit is a slot taken by [Bulkhead.Acquire].
+// Permit is a slot taken by [Bulkhead.Acquire]. It is a small value:
+// taking one allocates nothing.
 type Permit struct {
 	b *Bulkhead
 }
 
-// Release frees the slot, handing it to the first waiter if any. Releasing a
-// Permit twice frees a slot someone else holds: don't (Release panics when
-// it notices, when no slot is held at all).
-func (p Permit) Release() {
-	if p.b != nil {
-		p.b.release()
+// Release frees the slot, handing it to the first waiter if any. It zeroes
+// the Permit, so that releasing the same variable again does nothing, as
+// does releasing the zero Permit. (A copy of a Permit taken before Release
+// is not zeroed: release one copy only. The bulkhead panics if it notices a
+// slot released that nobody held.)
+func (p *Permit) Release() {
+	if b := p.b; b != nil {
+		p.b = nil
+		b.release()
 	}
 }
 
