@@ -136,6 +136,9 @@ func (b *Breaker) newWindow(ep *episode) {
 // call is recorded as a failure, a trial call's permit is released, and the
 // panic goes on with the same value.
 func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
+	if fn == nil {
+		panic(errNilFunc)
+	}
 	ep := b.ep.Load()
 	if ep.state != Closed || b.timed {
 		return b.execute(ctx, fn)
@@ -149,26 +152,16 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 	}()
 	err := fn(ctx)
 	finished = true
-	if err == nil && b.countFast {
-		// done's fast path, by hand: Execute is the hot path.
-		if ep.cw.clean.Load() {
-			b.stripe().calls.Add(1)
-			return nil
-		}
-		pos, live := ep.cw.take()
-		if !live {
-			b.stripe().calls.Add(1) // late, its window retired
-			return nil
-		}
-		i := b.ring.index(pos)
-		if ep.cw.slots[i].Load() != outcomeOK || b.consec.Load() != 0 {
-			b.recordCount(ctx, ep, i, true, outcomeOK, -1, 0)
-		}
-		return nil
+	// done, with its test inlined: Execute is the hot path.
+	if err != nil || !b.countedClean(ep) {
+		b.doneSlow(ctx, ep, 0, err, false)
 	}
-	b.done(ctx, ep, 0, err, false)
 	return err
 }
+
+// errNilFunc is what Execute panics with when given a nil function: the
+// caller's mistake, named, rather than a nil dereference deep inside.
+const errNilFunc = "palisade/breaker: Execute called with a nil policy.Func"
 
 // execute is Execute for every state but closed, and for timed calls.
 func (b *Breaker) execute(ctx context.Context, fn policy.Func) error {
@@ -336,19 +329,11 @@ func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) 
 // OnStateChange panic, the permit is given back, unused, before the panic
 // goes on, or the breaker would stay half-open with its permit taken.
 func (b *Breaker) emitHolding(ctx context.Context, trs *transitions, ep *episode) {
-	if trs.n == 0 {
-		return
-	}
-	emitted := false
-	defer func() {
-		if !emitted {
-			b.mu.Lock()
-			b.trials--
-			b.mu.Unlock()
-		}
-	}()
-	b.emit(ctx, trs)
-	emitted = true
+	b.emitOr(ctx, trs, func() {
+		b.mu.Lock()
+		b.trials--
+		b.mu.Unlock()
+	})
 }
 
 func (b *Breaker) reject(ctx context.Context, err error) (Permit, error) {
@@ -357,70 +342,73 @@ func (b *Breaker) reject(ctx context.Context, err error) (Permit, error) {
 	return Permit{}, err
 }
 
-// done records the outcome of a call admitted under ep. The fast paths
-// record a closed-state success without the lock: in a clean count window,
-// by counting it; in another count window, when the slot it is given
-// already holds a success; in a time window, when its bucket is live.
-// Neither changes the state, so neither checks for lateness: a late success
-// finds a frozen time window, and in a count window either a retired
-// window, which gives it no position, or (its period over but the window
-// not yet replaced) a window that records nothing more.
+// done records the outcome of a call admitted under ep.
 func (b *Breaker) done(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
-	if err == nil && !panicked && ep.state == Closed {
-		if b.countFast {
-			if ep.cw.clean.Load() {
-				b.stripe().calls.Add(1)
-				return
-			}
-			pos, live := ep.cw.take()
-			if !live {
-				b.stripe().calls.Add(1) // late, its window retired
-				return
-			}
-			i := b.ring.index(pos)
-			if ep.cw.slots[i].Load() == outcomeOK && b.consec.Load() == 0 {
-				return
-			}
-			b.recordCount(ctx, ep, i, true, outcomeOK, -1, 0)
-			return
-		}
-		if b.timeFast {
-			now := b.now()
-			if b.consec.Load() == 0 && ep.tw.tryAdd(now/b.bucketWidth) {
-				return
-			}
-			b.recordTime(ctx, ep, outcomeOK, now, 0)
-			return
-		}
+	if err != nil || panicked || !b.countedClean(ep) {
+		b.doneSlow(ctx, ep, start, err, panicked)
 	}
-	b.doneSlow(ctx, ep, start, err, panicked)
 }
 
-func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
-	if !panicked && err != nil && ignored(ctx, err) {
-		b.ignore(ep)
-		return
+// countedClean counts a success of a call admitted under ep, if that is
+// all there is to do: the breaker is closed and its count window, untimed,
+// is clean (full of successes). It is the hot path, small enough to be
+// inlined; it reports false for every other case, left to doneSlow.
+func (b *Breaker) countedClean(ep *episode) bool {
+	if b.countFast && ep.state == Closed && ep.cw.clean.Load() {
+		b.stripe().calls.Add(1)
+		return true
 	}
+	return false
+}
+
+// doneSlow records every outcome but a success into a clean count window.
+func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
 	outcome := outcomeOK
-	if panicked {
+	switch {
+	case panicked:
 		outcome |= outcomeFailed
-	} else if err != nil {
-		classified := false
-		defer func() {
-			if !classified { // IsIgnored or IsFailure panicked: count a failure, release, go on panicking
-				b.doneSlow(ctx, ep, start, nil, true)
-			}
-		}()
-		if b.isIgnored != nil && b.isIgnored(err) {
-			classified = true
+	case err != nil:
+		if ignored(ctx, err) {
 			b.ignore(ep)
 			return
 		}
-		if b.isFailure(err) {
+		var ignore, fail bool
+		failed := func() { b.record(ctx, ep, start, outcomeOK|outcomeFailed) }
+		if p := callback(func() { ignore, fail = b.classify(err) }, failed); p.ok {
+			// A panicking classifier fails the call, which releases a trial
+			// permit, and its panic goes on.
+			failed()
+			p.raise()
+		}
+		if ignore {
+			b.ignore(ep)
+			return
+		}
+		if fail {
 			outcome |= outcomeFailed
 		}
-		classified = true
 	}
+	b.record(ctx, ep, start, outcome)
+}
+
+// classify asks the user's IsIgnored, then IsFailure, about a non-nil error
+// that no built-in rule ignores.
+func (b *Breaker) classify(err error) (ignore, fail bool) {
+	if b.isIgnored != nil && b.isIgnored(err) {
+		return true, false
+	}
+	return false, b.isFailure(err)
+}
+
+// record records a classified outcome of a call admitted under ep (the
+// slow bit is added here, for a timed call). The fast paths record a
+// closed-state success without the lock: in a count window, when the slot
+// it is given already holds a success; in a time window, when its bucket is
+// live. Neither changes the state, so neither checks for lateness: a late
+// success finds a frozen time window, and in a count window either a
+// retired window, which gives it no position, or (its period over but the
+// window not yet replaced) a window that records nothing more.
+func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome uint32) {
 	now, dur := int64(-1), int64(0)
 	if b.timed {
 		now = b.now()
@@ -434,10 +422,21 @@ func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err er
 		b.recordTrial(ctx, ep, outcome, now)
 	case ep.cw != nil:
 		pos, live := ep.cw.take()
+		if !live {
+			if outcome == outcomeOK {
+				b.stripe().calls.Add(1) // late, its window retired
+				return
+			}
+		} else if outcome == outcomeOK && b.countFast && ep.cw.slots[b.ring.index(pos)].Load() == outcomeOK && b.consec.Load() == 0 {
+			return
+		}
 		b.recordCount(ctx, ep, b.ring.index(pos), live, outcome, now, dur)
 	default:
 		if now < 0 {
 			now = b.now()
+		}
+		if outcome == outcomeOK && b.timeFast && b.consec.Load() == 0 && ep.tw.tryAdd(now/b.bucketWidth) {
+			return
 		}
 		b.recordTime(ctx, ep, outcome, now, dur)
 	}
@@ -452,6 +451,7 @@ func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live b
 		now = b.now()
 	}
 	var trs transitions
+	var p recovered
 	b.mu.Lock()
 	if failed {
 		b.lastFailure, b.failed = now, true
@@ -465,16 +465,18 @@ func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live b
 			w.clean.Store(w.calls == int64(b.windowSize) && w.failures == 0)
 		}
 		if b.tally(outcome) && b.trips(w.calls, w.failures, w.slow) {
-			b.open(now, &trs)
+			p = b.open(now, &trs)
 		}
 	}
 	b.mu.Unlock()
+	p.raise()
 	b.emit(ctx, &trs)
 }
 
 // recordTime records a closed-state outcome in a time window.
 func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, now, dur int64) {
 	var trs transitions
+	var p recovered
 	b.mu.Lock()
 	b.lockedCalls++
 	if outcome&outcomeFailed != 0 {
@@ -490,11 +492,12 @@ func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, n
 		if b.tally(outcome) {
 			calls, failures, slow, _ := ep.tw.sums(idx)
 			if b.trips(calls, failures, slow) {
-				b.open(now, &trs)
+				p = b.open(now, &trs)
 			}
 		}
 	}
 	b.mu.Unlock()
+	p.raise()
 	b.emit(ctx, &trs)
 }
 
@@ -535,6 +538,7 @@ func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, 
 		now = b.now()
 	}
 	var trs transitions
+	var p recovered
 	b.mu.Lock()
 	b.lockedCalls++
 	if outcome&outcomeFailed != 0 {
@@ -543,23 +547,27 @@ func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, 
 	b.trials--
 	if b.ep.Load() == ep {
 		if outcome&(outcomeFailed|outcomeSlow) != 0 {
-			b.open(now, &trs)
+			p = b.open(now, &trs)
 		} else if ep.successes++; ep.successes >= b.successThreshold {
 			b.close(now, &trs)
 		}
 	}
 	b.mu.Unlock()
+	p.raise()
 	b.emit(ctx, &trs)
 }
 
 // open starts a break. Called under mu. Should BreakDurationFunc panic,
-// the lock is released and nothing has changed: no break, no opening
-// counted.
-func (b *Breaker) open(now int64, trs *transitions) {
+// nothing changes — no break, no opening counted — and open returns the
+// panic, for the caller to raise again once it has released the lock.
+func (b *Breaker) open(now int64, trs *transitions) (p recovered) {
 	opens := b.opens + 1
 	d := b.breakDuration
 	if b.breakDurationFunc != nil {
-		d = max(b.callBreakDurationFunc(opens), 0)
+		if p = callback(func() { d = b.breakDurationFunc(opens) }, b.mu.Unlock); p.ok {
+			return p
+		}
+		d = max(d, 0)
 	}
 	b.opens = opens
 	until := now + int64(d)
@@ -570,20 +578,7 @@ func (b *Breaker) open(now int64, trs *transitions) {
 	ep := &episode{state: Open, since: now, until: until, cw: old.cw, tw: old.tw}
 	ep.err = &openError{err: b.errOpen, b: b, until: until}
 	b.enter(old, ep, trs)
-}
-
-// callBreakDurationFunc calls the user's function, releasing the lock if it
-// panics.
-func (b *Breaker) callBreakDurationFunc(opens int) time.Duration {
-	ok := false
-	defer func() {
-		if !ok {
-			b.mu.Unlock()
-		}
-	}()
-	d := b.breakDurationFunc(opens)
-	ok = true
-	return d
+	return p
 }
 
 // close closes the breaker with a fresh window. Called under mu.
@@ -630,8 +625,15 @@ func (b *Breaker) enter(old, ep *episode, trs *transitions) {
 }
 
 // emit reports the transitions made under the lock, after releasing it:
-// telemetry with ctx, then OnStateChange.
+// telemetry with ctx, then OnStateChange. Should OnStateChange panic, its
+// panic goes on once the breaker is consistent again.
 func (b *Breaker) emit(ctx context.Context, trs *transitions) {
+	b.emitOr(ctx, trs, nil)
+}
+
+// emitOr is emit for a caller that holds something to give back, with
+// abort, should OnStateChange not return (a panic or runtime.Goexit).
+func (b *Breaker) emitOr(ctx context.Context, trs *transitions, abort func()) {
 	if trs.n == 0 {
 		return
 	}
@@ -639,7 +641,7 @@ func (b *Breaker) emit(ctx context.Context, trs *transitions) {
 		b.report.StateChanged(ctx, int(t.from), int(t.to))
 	}
 	if b.onStateChange != nil {
-		b.deliver()
+		b.deliver(abort)
 	}
 }
 
@@ -647,19 +649,31 @@ func (b *Breaker) emit(ctx context.Context, trs *transitions) {
 // at a time, unless another goroutine is already doing so (it will deliver
 // them too). The lock is not held during the calls, so OnStateChange may
 // call the breaker, and the transitions it causes are delivered after it
-// returns.
-func (b *Breaker) deliver() {
+// returns. If OnStateChange panics, the delivery stops (the next
+// transition starts a new one), abort runs, and the panic goes on.
+func (b *Breaker) deliver(abort func()) {
 	b.mu.Lock()
 	if b.delivering {
 		b.mu.Unlock()
 		return
 	}
 	b.delivering = true
+	stop := func() {
+		b.mu.Lock()
+		b.delivering = false
+		b.mu.Unlock()
+		if abort != nil {
+			abort()
+		}
+	}
 	for len(b.queue) > 0 {
 		t := b.queue[0]
 		b.queue = b.queue[1:]
 		b.mu.Unlock()
-		b.notify(t)
+		if p := callback(func() { b.onStateChange(t.from, t.to) }, stop); p.ok {
+			stop()
+			p.raise()
+		}
 		b.mu.Lock()
 	}
 	b.queue = nil
@@ -667,19 +681,41 @@ func (b *Breaker) deliver() {
 	b.mu.Unlock()
 }
 
-// notify calls OnStateChange; if it panics, the next transition starts a
-// new delivery.
-func (b *Breaker) notify(t transition) {
-	ok := false
+// recovered is what a user's callback panicked with, carried out of
+// callback so that the caller can put its state right (release its lock,
+// count the failure, give a trial permit back) before raising it again.
+type recovered struct {
+	value any
+	ok    bool // the callback panicked
+}
+
+// raise panics again with the recovered value, if there is one.
+func (p recovered) raise() {
+	if p.ok {
+		panic(p.value)
+	}
+}
+
+// callback calls f, which calls a user's callback (BreakDurationFunc,
+// IsIgnored, IsFailure, OnStateChange), and returns the value it panicked
+// with instead of unwinding the caller. The one exit that cannot be
+// stopped, runtime.Goexit (t.FailNow in a test), runs goexit first, which
+// must leave the breaker as a panic would (the caller cannot).
+func callback(f func(), goexit func()) (p recovered) {
+	returned := false
 	defer func() {
-		if !ok {
-			b.mu.Lock()
-			b.delivering = false
-			b.mu.Unlock()
+		if returned {
+			return
 		}
+		if p.value = recover(); p.value != nil {
+			p.ok = true
+			return
+		}
+		goexit()
 	}()
-	b.onStateChange(t.from, t.to)
-	ok = true
+	f()
+	returned = true
+	return p
 }
 
 // State returns the breaker's state. An open breaker whose break is over
