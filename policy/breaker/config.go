@@ -49,7 +49,8 @@ type Config struct {
 	// MinimumThroughput is how many calls the window must hold before
 	// FailureRatio or SlowCallRatio may open the breaker; default 10 (or
 	// WindowSize, if smaller and MinimumThroughput is left zero). Must not
-	// be negative, nor exceed WindowSize.
+	// be negative, nor exceed WindowSize, or, with a time window,
+	// [MaxWindowSize].
 	MinimumThroughput int
 	// WindowSize makes the window count-based: it holds the last WindowSize
 	// outcomes. Default 100 when WindowDuration is zero; at most
@@ -268,6 +269,8 @@ func (cfg *Config) settings() (settings, error) {
 		}
 	} else if s.windowSize > 0 && s.minimumThroughput > int64(s.windowSize) {
 		return settings{}, errorf("Config.MinimumThroughput must be <= WindowSize (%d), or the window could never hold enough calls, got %d", s.windowSize, cfg.MinimumThroughput)
+	} else if s.windowSize == 0 && s.minimumThroughput > MaxWindowSize {
+		return settings{}, errorf("Config.MinimumThroughput must be <= %d (MaxWindowSize) with a time window, or the breaker could in effect never open on a ratio, got %d", MaxWindowSize, cfg.MinimumThroughput)
 	}
 	if s.slowCallRatio == 0 {
 		s.slowCallRatio = DefaultSlowCallRatio

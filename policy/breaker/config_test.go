@@ -24,6 +24,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{"Config.FailureRatio", breaker.Config{FailureRatio: math.NaN()}},
 		{"Config.MinimumThroughput", breaker.Config{MinimumThroughput: -1}},
 		{"Config.MinimumThroughput", breaker.Config{WindowSize: 5, MinimumThroughput: 6}},
+		{"Config.MinimumThroughput", breaker.Config{WindowDuration: time.Minute, MinimumThroughput: math.MaxInt}},
+		{"Config.MinimumThroughput", breaker.Config{WindowDuration: time.Minute, MinimumThroughput: breaker.MaxWindowSize + 1}},
 		{"Config.WindowSize", breaker.Config{WindowSize: -1}},
 		{"Config.WindowSize", breaker.Config{WindowSize: breaker.MaxWindowSize + 1}},
 		{"Config.WindowSize", breaker.Config{WindowSize: 100, WindowDuration: time.Minute}},
@@ -55,6 +57,7 @@ func TestGoodConfigBoundaries(t *testing.T) {
 		{WindowSize: 5, MinimumThroughput: 5},
 		{WindowSize: breaker.MaxWindowSize},
 		{WindowDuration: 10},
+		{WindowDuration: time.Minute, MinimumThroughput: breaker.MaxWindowSize},
 		{SlowCallDuration: time.Second, SlowCallRatio: 1},
 		{BreakDuration: time.Nanosecond, BreakDurationFunc: func(int) time.Duration { return time.Second }},
 	} {
