@@ -89,3 +89,14 @@ func TestCallbackPanicValueIsKept(t *testing.T) {
 	assert.PanicsWithValue(t, value{7}, func() { _ = b.Execute(context.Background(), fail) })
 	assert.Equal(t, breaker.Closed, b.State())
 }
+
+func TestNilFuncPanicsNamingTheContract(t *testing.T) {
+	for _, cfg := range []breaker.Config{{}, {SlowCallDuration: time.Second}} {
+		b := newBreaker(t, cfg)
+		assert.PanicsWithValue(t, "palisade/breaker: Execute called with a nil policy.Func", func() {
+			_ = b.Execute(context.Background(), nil)
+		})
+		m := b.Metrics()
+		assert.Zero(t, m.TotalCalls, "nothing admitted, nothing counted")
+	}
+}

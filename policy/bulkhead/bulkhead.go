@@ -79,6 +79,11 @@ func (b *Bulkhead) observe() (inFlight, limit, queued int) {
 // an error matching ErrFull, or, if ctx ended while the call was waiting,
 // an error matching ctx.Err() and policy.ErrRejected.
 func (b *Bulkhead) Execute(ctx context.Context, fn policy.Func) error {
+	if fn == nil {
+		// Before taking a slot: the caller's mistake, named, rather than a
+		// nil dereference with a slot held.
+		panic("palisade/bulkhead: Execute called with a nil policy.Func")
+	}
 	if !b.tryAcquire() {
 		if err := b.acquireSlow(ctx); err != nil {
 			return err

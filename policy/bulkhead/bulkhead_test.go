@@ -514,3 +514,11 @@ func TestUsableAcrossBubbles(t *testing.T) {
 	}
 	assert.Equal(t, 0, b.InFlight())
 }
+
+func TestNilFuncPanicsNamingTheContract(t *testing.T) {
+	b := mustNew(t, bulkhead.Config{MaxConcurrent: 1})
+	assert.PanicsWithValue(t, "palisade/bulkhead: Execute called with a nil policy.Func", func() {
+		_ = b.Execute(t.Context(), nil)
+	})
+	assert.Equal(t, 0, b.InFlight(), "no slot taken")
+}

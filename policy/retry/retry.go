@@ -3,6 +3,8 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -39,6 +41,9 @@ func (r *Retry) MaxAttempts() int { return r.maxAttempts }
 // Each attempt gets a context derived from ctx, in which [Attempt] gives its
 // number. A panic in fn is not retried: it goes on up the stack.
 func (r *Retry) Execute(ctx context.Context, fn policy.Func) error {
+	if fn == nil {
+		panic("palisade/retry: Execute called with a nil policy.Func")
+	}
 	if r.budget != nil {
 		r.budget.Call()
 	}
@@ -83,9 +88,8 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 		}
 
 		if b == nil {
-			b = r.backOff()
-			if b == nil {
-				panic("palisade/retry: Config.BackOff returned a nil backoff.BackOff")
+			if b = r.backOff(); isNil(b) {
+				panic(fmt.Sprintf("palisade/retry: Config.BackOff returned nil (%T)", b))
 			}
 			b.Reset()
 		}
@@ -140,6 +144,17 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 			return nil
 		}
 	}
+}
+
+// isNil reports whether b is nil, or a nil pointer in an interface (a
+// BackOff func returning a nil *backoff.ExponentialBackOff), whose first
+// method call would panic deep inside the backoff package.
+func isNil(b backoff.BackOff) bool {
+	if b == nil {
+		return true
+	}
+	v := reflect.ValueOf(b)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // exhausted returns the error of a call that ran out of attempts.

@@ -28,6 +28,9 @@ func (t *Timeout) Duration() time.Duration { return t.duration }
 // that deadline is the caller's to report, and a timer of the policy's
 // firing at the same instant must not race it into an ErrTimeout.
 func (t *Timeout) Execute(ctx context.Context, fn policy.Func) error {
+	if fn == nil {
+		panic("palisade/timeout: Execute called with a nil policy.Func")
+	}
 	deadline := time.Now().Add(t.duration)
 	if parent, ok := ctx.Deadline(); ok && !parent.After(deadline) {
 		return fn(ctx)

@@ -231,3 +231,10 @@ func TestInnerRejectionAfterTheDeadlineIsNotATimeout(t *testing.T) {
 		assert.ErrorIs(t, err, policy.ErrRejected)
 	})
 }
+
+func TestNilFuncPanicsNamingTheContract(t *testing.T) {
+	to := timeout.Must(timeout.Config{Duration: time.Second, Telemetry: telemetry.Disabled()})
+	assert.PanicsWithValue(t, "palisade/timeout: Execute called with a nil policy.Func", func() {
+		_ = to.Execute(t.Context(), nil)
+	})
+}
