@@ -122,11 +122,19 @@ func (b *Breaker) now() int64 {
 // at converts a reading of the breaker's clock to a time.Time.
 func (b *Breaker) at(t int64) time.Time { return b.epoch.Add(time.Duration(t)) }
 
-func (b *Breaker) newWindow(ep *episode) {
-	if b.windowSize > 0 {
-		ep.cw = newCountWindow(b.windowSize, b.timed)
-	} else {
+// newWindow gives ep, a closed episode, an empty window: a new one, or,
+// for a count window, one on the slots of old's (retired) window, which
+// costs no allocation whatever its size. A time window is small (Buckets
+// buckets) and made anew: late calls of the old one's period must find it
+// frozen. Called under mu, or at construction with old nil.
+func (b *Breaker) newWindow(ep, old *episode) {
+	switch {
+	case b.windowSize == 0:
 		ep.tw = newTimeWindow()
+	case old == nil:
+		ep.cw = newCountWindow(b.windowSize, b.timed)
+	default:
+		ep.cw = old.cw.next()
 	}
 }
 
@@ -427,7 +435,7 @@ func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome 
 				b.stripe().calls.Add(1) // late, its window retired
 				return
 			}
-		} else if outcome == outcomeOK && b.countFast && ep.cw.slots[b.ring.index(pos)].Load() == outcomeOK && b.consec.Load() == 0 {
+		} else if outcome == outcomeOK && b.countFast && ep.cw.holds(ep.cw.slots[b.ring.index(pos)].Load(), outcomeOK) && b.consec.Load() == 0 {
 			return
 		}
 		b.recordCount(ctx, ep, b.ring.index(pos), live, outcome, now, dur)
@@ -594,7 +602,7 @@ func (b *Breaker) close(now int64, trs *transitions) {
 		b.harvested += old.cw.retire()
 	}
 	ep := &episode{state: Closed, since: since}
-	b.newWindow(ep)
+	b.newWindow(ep, old)
 	b.enter(old, ep, trs)
 }
 

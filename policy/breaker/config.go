@@ -26,7 +26,10 @@ const (
 // Limits of the Config fields.
 const (
 	// MaxWindowSize is the largest WindowSize: a count window holds one
-	// 4-byte slot per outcome.
+	// 4-byte slot per outcome, 12 bytes when SlowCallDuration is set (the
+	// call's duration too), allocated once when the breaker is built and
+	// reused by every closed period after (a time window takes a few
+	// hundred bytes, whatever its traffic).
 	MaxWindowSize = 1 << 24
 	// Buckets is the number of buckets of a time window: an outcome stays in
 	// the window for between (Buckets-1)/Buckets and all of WindowDuration.
@@ -161,7 +164,7 @@ func New(cfg Config) (*Breaker, error) {
 		b.timeFast = !b.timed
 	}
 	ep := &episode{state: Closed}
-	b.newWindow(ep)
+	b.newWindow(ep, nil)
 	b.ep.Store(ep)
 	b.report = report.NewBreaker(cfg.Telemetry, s.name, stateNames, reportedTransitions, errorType, b, (*Breaker).observe)
 	return b, nil
