@@ -381,10 +381,11 @@ func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err er
 			return
 		}
 		var ignore, fail bool
-		failed := func() { b.record(ctx, ep, start, outcomeOK|outcomeFailed) }
-		if p := callback(func() { ignore, fail = b.classify(err) }, failed); p.ok {
-			// A panicking classifier fails the call, which releases a trial
-			// permit, and its panic goes on.
+		hint := int64(noHint)
+		failed := func() { b.record(ctx, ep, start, outcomeOK|outcomeFailed, noHint) }
+		if p := callback(func() { ignore, fail, hint = b.classify(err) }, failed); p.ok {
+			// A panicking classifier (or RetryAfter method) fails the call,
+			// which releases a trial permit, and its panic goes on.
 			failed()
 			p.raise()
 		}
@@ -395,17 +396,31 @@ func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err er
 		if fail {
 			outcome |= outcomeFailed
 		}
+		b.record(ctx, ep, start, outcome, hint)
+		return
 	}
-	b.record(ctx, ep, start, outcome)
+	b.record(ctx, ep, start, outcome, noHint)
 }
 
+// noHint is the hint of a failure that carries none, or of a breaker that
+// does not take its breaks from hints.
+const noHint = -1
+
 // classify asks the user's IsIgnored, then IsFailure, about a non-nil error
-// that no built-in rule ignores.
-func (b *Breaker) classify(err error) (ignore, fail bool) {
+// that no built-in rule ignores, and, for a failure of a breaker with
+// BreakFromRetryAfter, the error's hint (ns; noHint if it has none). The
+// hint is read here, outside the lock: it runs the error's RetryAfter.
+func (b *Breaker) classify(err error) (ignore, fail bool, hint int64) {
 	if b.isIgnored != nil && b.isIgnored(err) {
-		return true, false
+		return true, false, noHint
 	}
-	return false, b.isFailure(err)
+	fail, hint = b.isFailure(err), noHint
+	if fail && b.breakFromHint {
+		if d, ok := policy.RetryAfter(err); ok {
+			hint = int64(min(max(d, 0), b.maxHintBreak))
+		}
+	}
+	return false, fail, hint
 }
 
 // record records a classified outcome of a call admitted under ep (the
@@ -416,7 +431,9 @@ func (b *Breaker) classify(err error) (ignore, fail bool) {
 // success finds a frozen time window, and in a count window either a
 // retired window, which gives it no position, or (its period over but the
 // window not yet replaced) a window that records nothing more.
-func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome uint32) {
+//
+// hint, if not noHint, is the failure's own break (BreakFromRetryAfter).
+func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome uint32, hint int64) {
 	now, dur := int64(-1), int64(0)
 	if b.timed {
 		now = b.now()
@@ -427,7 +444,7 @@ func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome 
 	}
 	switch {
 	case ep.state != Closed:
-		b.recordTrial(ctx, ep, outcome, now)
+		b.recordTrial(ctx, ep, outcome, now, hint)
 	case ep.cw != nil:
 		pos, live := ep.cw.take()
 		if !live {
@@ -438,7 +455,7 @@ func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome 
 		} else if outcome == outcomeOK && b.countFast && ep.cw.holds(ep.cw.slots[b.ring.index(pos)].Load(), outcomeOK) && b.consec.Load() == 0 {
 			return
 		}
-		b.recordCount(ctx, ep, b.ring.index(pos), live, outcome, now, dur)
+		b.recordCount(ctx, ep, b.ring.index(pos), live, outcome, now, dur, hint)
 	default:
 		if now < 0 {
 			now = b.now()
@@ -446,14 +463,14 @@ func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome 
 		if outcome == outcomeOK && b.timeFast && b.consec.Load() == 0 && ep.tw.tryAdd(now/b.bucketWidth) {
 			return
 		}
-		b.recordTime(ctx, ep, outcome, now, dur)
+		b.recordTime(ctx, ep, outcome, now, dur, hint)
 	}
 }
 
 // recordCount records a closed-state outcome in slot i of a count window.
 // A late call whose window was retired has no slot (live is false): it is
 // only counted.
-func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live bool, outcome uint32, now, dur int64) {
+func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live bool, outcome uint32, now, dur, hint int64) {
 	failed := outcome&outcomeFailed != 0
 	if failed && now < 0 {
 		now = b.now()
@@ -473,7 +490,7 @@ func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live b
 			w.clean.Store(w.calls == int64(b.windowSize) && w.failures == 0)
 		}
 		if b.tally(outcome) && b.trips(w.calls, w.failures, w.slow) {
-			p = b.open(now, &trs)
+			p = b.open(now, hint, &trs)
 		}
 	}
 	b.mu.Unlock()
@@ -482,7 +499,7 @@ func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live b
 }
 
 // recordTime records a closed-state outcome in a time window.
-func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, now, dur int64) {
+func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, now, dur, hint int64) {
 	var trs transitions
 	var p recovered
 	b.mu.Lock()
@@ -500,7 +517,7 @@ func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, n
 		if b.tally(outcome) {
 			calls, failures, slow, _ := ep.tw.sums(idx)
 			if b.trips(calls, failures, slow) {
-				p = b.open(now, &trs)
+				p = b.open(now, hint, &trs)
 			}
 		}
 	}
@@ -541,7 +558,7 @@ func (b *Breaker) trips(calls, failures, slow int64) bool {
 // trial call fails like a failed one. A late trial call (of an earlier
 // half-open period) frees its place among the trial calls in flight, and
 // changes nothing else.
-func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, now int64) {
+func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, now, hint int64) {
 	if now < 0 {
 		now = b.now()
 	}
@@ -555,7 +572,7 @@ func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, 
 	b.trials--
 	if b.ep.Load() == ep {
 		if outcome&(outcomeFailed|outcomeSlow) != 0 {
-			p = b.open(now, &trs)
+			p = b.open(now, hint, &trs)
 		} else if ep.successes++; ep.successes >= b.successThreshold {
 			b.close(now, &trs)
 		}
@@ -565,13 +582,17 @@ func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, 
 	b.emit(ctx, &trs)
 }
 
-// open starts a break. Called under mu. Should BreakDurationFunc panic,
-// nothing changes — no break, no opening counted — and open returns the
-// panic, for the caller to raise again once it has released the lock.
-func (b *Breaker) open(now int64, trs *transitions) (p recovered) {
+// open starts a break: hint long, if the opening failure gave one
+// (BreakFromRetryAfter), else BreakDuration or BreakDurationFunc's. Called
+// under mu. Should BreakDurationFunc panic, nothing changes — no break, no
+// opening counted — and open returns the panic, for the caller to raise
+// again once it has released the lock.
+func (b *Breaker) open(now, hint int64, trs *transitions) (p recovered) {
 	opens := b.opens + 1
 	d := b.breakDuration
-	if b.breakDurationFunc != nil {
+	if hint != noHint {
+		d = time.Duration(hint)
+	} else if b.breakDurationFunc != nil {
 		if p = callback(func() { d = b.breakDurationFunc(opens) }, b.mu.Unlock); p.ok {
 			return p
 		}

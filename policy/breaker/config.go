@@ -21,6 +21,9 @@ const (
 	DefaultSlowCallRatio     = 1.0
 	DefaultBreakDuration     = 30 * time.Second
 	DefaultSuccessThreshold  = 3
+	// DefaultMaxBreakFromRetryAfter caps, with BreakFromRetryAfter, a break
+	// taken from a failure's hint when MaxBreakFromRetryAfter is zero.
+	DefaultMaxBreakFromRetryAfter = 5 * time.Minute
 )
 
 // Limits of the Config fields.
@@ -89,6 +92,19 @@ type Config struct {
 	// panic, the breaker does not open (nor count the opening) and the
 	// panic goes on to the call whose failure was to open it.
 	BreakDurationFunc func(opens int) time.Duration
+	// BreakFromRetryAfter, if set, lets the dependency say how long to
+	// break: when the error of the failure that opens the breaker carries
+	// a hint (policy.RetryAfter: an HTTP 429 or 503 with Retry-After,
+	// through palisadehttp), the break lasts as long as the hint, at most
+	// MaxBreakFromRetryAfter, instead of BreakDuration or
+	// BreakDurationFunc's (which still counts the opening). An opening
+	// failure without a hint breaks as usual. Default false.
+	BreakFromRetryAfter bool
+	// MaxBreakFromRetryAfter caps a break taken from a hint, so that a
+	// hostile or mistaken Retry-After cannot stop the calls for hours;
+	// default [DefaultMaxBreakFromRetryAfter] (5m). Must not be negative,
+	// and may be set only with BreakFromRetryAfter.
+	MaxBreakFromRetryAfter time.Duration
 
 	// SuccessThreshold is how many successful trial calls in half-open close
 	// the breaker; default 3. Must not be negative.
@@ -192,6 +208,8 @@ type settings struct {
 	consecutive       int64
 	breakDuration     time.Duration
 	breakDurationFunc func(int) time.Duration
+	breakFromHint     bool          // BreakFromRetryAfter
+	maxHintBreak      time.Duration // MaxBreakFromRetryAfter, defaulted
 	successThreshold  int
 	halfOpenCalls     int
 	isIgnored         func(error) bool // nil: none but the built-in ones
@@ -233,6 +251,10 @@ func (cfg *Config) settings() (settings, error) {
 		return settings{}, errorf("Config.ConsecutiveFailures must be >= 0 (0 means off), got %d", cfg.ConsecutiveFailures)
 	case cfg.BreakDuration < 0:
 		return settings{}, errorf("Config.BreakDuration must be >= 0 (0 means %v), got %v", DefaultBreakDuration, cfg.BreakDuration)
+	case cfg.MaxBreakFromRetryAfter < 0:
+		return settings{}, errorf("Config.MaxBreakFromRetryAfter must be >= 0 (0 means %v), got %v", DefaultMaxBreakFromRetryAfter, cfg.MaxBreakFromRetryAfter)
+	case cfg.MaxBreakFromRetryAfter != 0 && !cfg.BreakFromRetryAfter:
+		return settings{}, errorf("Config.MaxBreakFromRetryAfter must be 0 while Config.BreakFromRetryAfter is false, got %v", cfg.MaxBreakFromRetryAfter)
 	case cfg.SuccessThreshold < 0:
 		return settings{}, errorf("Config.SuccessThreshold must be >= 0 (0 means %d), got %d", DefaultSuccessThreshold, cfg.SuccessThreshold)
 	case cfg.HalfOpenCalls < 0:
@@ -248,6 +270,8 @@ func (cfg *Config) settings() (settings, error) {
 		consecutive:       int64(cfg.ConsecutiveFailures),
 		breakDuration:     cfg.BreakDuration,
 		breakDurationFunc: cfg.BreakDurationFunc,
+		breakFromHint:     cfg.BreakFromRetryAfter,
+		maxHintBreak:      cfg.MaxBreakFromRetryAfter,
 		successThreshold:  cfg.SuccessThreshold,
 		halfOpenCalls:     cfg.HalfOpenCalls,
 		isIgnored:         cfg.IsIgnored,
@@ -280,6 +304,9 @@ func (cfg *Config) settings() (settings, error) {
 	}
 	if s.breakDuration == 0 {
 		s.breakDuration = DefaultBreakDuration
+	}
+	if s.maxHintBreak == 0 {
+		s.maxHintBreak = DefaultMaxBreakFromRetryAfter
 	}
 	if s.successThreshold == 0 {
 		s.successThreshold = DefaultSuccessThreshold

@@ -39,6 +39,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{"Config.BreakDuration", breaker.Config{BreakDuration: -time.Second}},
 		{"Config.SuccessThreshold", breaker.Config{SuccessThreshold: -1}},
 		{"Config.HalfOpenCalls", breaker.Config{HalfOpenCalls: -1}},
+		{"Config.MaxBreakFromRetryAfter", breaker.Config{BreakFromRetryAfter: true, MaxBreakFromRetryAfter: -1}},
+		{"Config.MaxBreakFromRetryAfter", breaker.Config{MaxBreakFromRetryAfter: time.Minute}}, // without BreakFromRetryAfter
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			b, err := breaker.New(tc.cfg)

@@ -24,6 +24,11 @@
 // a success never opens the breaker. The thresholds are inclusive: with
 // FailureRatio 0.5, 5 failures of 10 calls open it.
 //
+// With BreakFromRetryAfter, the dependency may set the break itself: when
+// the failure that opens the breaker carries a hint (policy.RetryAfter, an
+// HTTP 429 or 503 with Retry-After), the break lasts that long, capped by
+// MaxBreakFromRetryAfter.
+//
 // # Outcomes
 //
 // Each call that ran ends in one of three outcomes. It is ignored — it
