@@ -9,9 +9,10 @@
 // anyone waits join the queue rather than overtake it. A waiter gives up when
 // MaxWait passes (it gets an error matching ErrFull) or when its context ends
 // (it gets a *[Error] matching ctx.Err() and policy.ErrRejected, but not
-// ErrFull); either way it leaves the queue and holds no slot. A slot is never lost: a waiter handed a slot at the very moment
-// its context ends passes it on to the next waiter (or frees it); one handed
-// a slot as its MaxWait passes keeps it and runs.
+// ErrFull); either way it leaves the queue and holds no slot. A slot is
+// never lost: a waiter handed a slot at the very moment its context ends
+// passes it on to the next waiter (or frees it); one handed a slot as its
+// MaxWait passes keeps it and runs.
 //
 // Which errors count as rejections: a call refused because the queue was
 // full, and one that waited MaxWait without getting a slot, both return

@@ -35,9 +35,9 @@
 // of math.MaxInt64 included) is merely too long. Then the budget
 // (Config.Budget), if any, must allow the retry, or the call ends with an
 // *[Error] whose BudgetExhausted is true, a rejection. Config.OnRetry and
-// the telemetry are told, the policy waits the delay — or returns the context's error as soon as the context ends — and,
-// if the context has still not ended (a zero delay included), runs the next
-// attempt.
+// the telemetry are told, the policy waits the delay — or returns the
+// context's error as soon as the context ends — and, if the context has
+// still not ended (a zero delay included), runs the next attempt.
 //
 // # Errors
 //
