@@ -238,7 +238,7 @@ func (cfg *Config) settings() (settings, error) {
 	case cfg.WindowDuration < 0:
 		return settings{}, errorf("Config.WindowDuration must be >= 0 (0 means a count window), got %v", cfg.WindowDuration)
 	case cfg.WindowDuration > 0 && cfg.WindowDuration < Buckets:
-		return settings{}, errorf("Config.WindowDuration must be at least %v, got %v", time.Duration(Buckets), cfg.WindowDuration)
+		return settings{}, errorf("Config.WindowDuration must be >= %v (Buckets ns), got %v", time.Duration(Buckets), cfg.WindowDuration)
 	case cfg.WindowDuration > 0 && cfg.WindowSize != 0:
 		return settings{}, errorf("Config.WindowSize must be 0 when Config.WindowDuration is set (a window is either count- or time-based), got %d", cfg.WindowSize)
 	case cfg.SlowCallDuration < 0:

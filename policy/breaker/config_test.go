@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"math"
+	"regexp"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -48,6 +49,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.field)
 			assert.Contains(t, err.Error(), "palisade/breaker: ")
+			// One style for every package: "palisade/<pkg>: Config.<Field> must be ..., got ...".
+			assert.Regexp(t, `^palisade/breaker: `+regexp.QuoteMeta(tc.field)+` must be .+, got .+$`, err.Error())
 			assert.PanicsWithError(t, err.Error(), func() { breaker.Must(tc.cfg) })
 		})
 	}

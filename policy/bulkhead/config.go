@@ -50,7 +50,7 @@ func New(cfg Config) (*Bulkhead, error) {
 	case int64(cfg.MaxConcurrent) > maxLimit:
 		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxConcurrent must be <= %d, got %d", int64(maxLimit), cfg.MaxConcurrent)
 	case cfg.MaxQueue < 0:
-		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxQueue must be >= 0, got %d", cfg.MaxQueue)
+		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxQueue must be >= 0 (0 means no queue), got %d", cfg.MaxQueue)
 	case cfg.MaxWait < 0:
 		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxWait must be >= 0 (0 means until the context ends), got %v", cfg.MaxWait)
 	}

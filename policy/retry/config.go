@@ -158,16 +158,16 @@ func (cfg Config) validate() (Config, error) {
 	case cfg.MaxAttempts == 0:
 		cfg.MaxAttempts = DefaultMaxAttempts
 	case cfg.MaxAttempts < Unlimited:
-		return cfg, fmt.Errorf("palisade/retry: Config.MaxAttempts must be >= 1, or -1 for unlimited, got %d", cfg.MaxAttempts)
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxAttempts must be >= 1, or -1 for unlimited (0 means %d), got %d", DefaultMaxAttempts, cfg.MaxAttempts)
 	}
 	if cfg.MaxDuration < 0 {
-		return cfg, fmt.Errorf("palisade/retry: Config.MaxDuration must be >= 0, got %v", cfg.MaxDuration)
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxDuration must be >= 0 (0 means no limit), got %v", cfg.MaxDuration)
 	}
 	switch {
 	case cfg.MaxRetryAfter == 0:
 		cfg.MaxRetryAfter = DefaultMaxRetryAfter
 	case cfg.MaxRetryAfter < 0:
-		return cfg, fmt.Errorf("palisade/retry: Config.MaxRetryAfter must be >= 0, got %v", cfg.MaxRetryAfter)
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxRetryAfter must be >= 0 (0 means %v), got %v", DefaultMaxRetryAfter, cfg.MaxRetryAfter)
 	}
 	if cfg.BackOff == nil {
 		cfg.BackOff = DefaultBackOff

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -618,10 +619,13 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{retry.Config{MaxAttempts: -2}, "Config.MaxAttempts"},
 		{retry.Config{MaxDuration: -time.Second}, "Config.MaxDuration"},
+		{retry.Config{MaxRetryAfter: -time.Second}, "Config.MaxRetryAfter"},
 	} {
 		_, err := retry.New(c.cfg)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), c.field)
+		// One style for every package: "palisade/<pkg>: Config.<Field> must be ..., got ...".
+		assert.Regexp(t, `^palisade/retry: `+regexp.QuoteMeta(c.field)+` must be .+, got .+$`, err.Error())
 		assert.Contains(t, err.Error(), "palisade/retry")
 		assert.Panics(t, func() { retry.Must(c.cfg) })
 	}
