@@ -160,9 +160,11 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 	}()
 	err := fn(ctx)
 	finished = true
-	// done, with its test inlined: Execute is the hot path.
-	if err != nil || !b.countedClean(ep) {
+	// done, by hand: Execute is the hot path.
+	if err != nil {
 		b.doneSlow(ctx, ep, 0, err, false)
+	} else if !b.countedClean(ep) {
+		b.record(ctx, ep, 0, outcomeOK, noHint)
 	}
 	return err
 }
@@ -380,14 +382,17 @@ func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err er
 			b.ignore(ep)
 			return
 		}
-		var ignore, fail bool
-		hint := int64(noHint)
-		failed := func() { b.record(ctx, ep, start, outcomeOK|outcomeFailed, noHint) }
-		if p := callback(func() { ignore, fail, hint = b.classify(err) }, failed); p.ok {
-			// A panicking classifier (or RetryAfter method) fails the call,
-			// which releases a trial permit, and its panic goes on.
-			failed()
-			p.raise()
+		ignore, fail, hint := false, true, int64(noHint)
+		if !b.userClassifies {
+			fail = isFailure(err) // the default, which cannot panic
+		} else {
+			failed := func() { b.record(ctx, ep, start, outcomeOK|outcomeFailed, noHint) }
+			if p := callback(func() { ignore, fail, hint = b.classify(err) }, failed); p.ok {
+				// A panicking classifier (or RetryAfter method) fails the
+				// call, which releases a trial permit, and its panic goes on.
+				failed()
+				p.raise()
+			}
 		}
 		if ignore {
 			b.ignore(ep)

@@ -214,6 +214,7 @@ type settings struct {
 	halfOpenCalls     int
 	isIgnored         func(error) bool // nil: none but the built-in ones
 	isFailure         func(error) bool
+	userClassifies    bool // IsIgnored, IsFailure or BreakFromRetryAfter: user code classifies errors
 	onStateChange     func(from, to State)
 }
 
@@ -314,6 +315,7 @@ func (cfg *Config) settings() (settings, error) {
 	if s.halfOpenCalls == 0 {
 		s.halfOpenCalls = s.successThreshold
 	}
+	s.userClassifies = cfg.IsIgnored != nil || cfg.IsFailure != nil || cfg.BreakFromRetryAfter
 	if s.isFailure == nil {
 		s.isFailure = isFailure
 	}
