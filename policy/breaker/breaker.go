@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/contract"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
@@ -145,7 +146,7 @@ func (b *Breaker) newWindow(ep, old *episode) {
 // panic goes on with the same value.
 func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 	if fn == nil {
-		panic(errNilFunc)
+		contract.NilFunc("breaker")
 	}
 	ep := b.ep.Load()
 	if ep.state != Closed || b.timed {
@@ -168,10 +169,6 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 	}
 	return err
 }
-
-// errNilFunc is what Execute panics with when given a nil function: the
-// caller's mistake, named, rather than a nil dereference deep inside.
-const errNilFunc = "palisade/breaker: Execute called with a nil policy.Func"
 
 // execute is Execute for every state but closed, and for timed calls.
 func (b *Breaker) execute(ctx context.Context, fn policy.Func) error {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/contract"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
@@ -82,7 +83,7 @@ func (b *Bulkhead) Execute(ctx context.Context, fn policy.Func) error {
 	if fn == nil {
 		// Before taking a slot: the caller's mistake, named, rather than a
 		// nil dereference with a slot held.
-		panic("palisade/bulkhead: Execute called with a nil policy.Func")
+		contract.NilFunc("bulkhead")
 	}
 	if !b.tryAcquire() {
 		if err := b.acquireSlow(ctx); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/palisade-go/palisade/internal/contract"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/budget"
@@ -42,7 +43,7 @@ func (r *Retry) MaxAttempts() int { return r.maxAttempts }
 // number. A panic in fn is not retried: it goes on up the stack.
 func (r *Retry) Execute(ctx context.Context, fn policy.Func) error {
 	if fn == nil {
-		panic("palisade/retry: Execute called with a nil policy.Func")
+		contract.NilFunc("retry")
 	}
 	if r.budget != nil {
 		r.budget.Call()
