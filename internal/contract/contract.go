@@ -3,11 +3,18 @@
 // than a bare nil dereference deep inside a policy.
 package contract
 
-// NilFunc panics for a policy's Execute given a nil function; pkg is the
-// policy's package name. It is kept out of line so that the check costs the
-// caller's hot path one comparison and nothing of its frame.
+// NilFunc returns the value a policy's Execute panics with when given a nil
+// function, pkg being the policy's package name:
+//
+//	if fn == nil {
+//		panic(contract.NilFunc("retry"))
+//	}
+//
+// The panic stays in the caller, so that the compiler lays the check out as
+// an unlikely branch; building the message is kept out of line, so that the
+// check costs the hot path one comparison.
 //
 //go:noinline
-func NilFunc(pkg string) {
-	panic("palisade/" + pkg + ": Execute called with a nil policy.Func")
+func NilFunc(pkg string) string {
+	return "palisade/" + pkg + ": Execute called with a nil policy.Func"
 }

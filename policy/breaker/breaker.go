@@ -146,7 +146,7 @@ func (b *Breaker) newWindow(ep, old *episode) {
 // panic goes on with the same value.
 func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 	if fn == nil {
-		contract.NilFunc("breaker")
+		panic(contract.NilFunc("breaker"))
 	}
 	ep := b.ep.Load()
 	if ep.state != Closed || b.timed {

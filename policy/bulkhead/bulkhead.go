@@ -83,7 +83,7 @@ func (b *Bulkhead) Execute(ctx context.Context, fn policy.Func) error {
 	if fn == nil {
 		// Before taking a slot: the caller's mistake, named, rather than a
 		// nil dereference with a slot held.
-		contract.NilFunc("bulkhead")
+		panic(contract.NilFunc("bulkhead"))
 	}
 	if !b.tryAcquire() {
 		if err := b.acquireSlow(ctx); err != nil {

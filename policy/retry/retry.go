@@ -43,7 +43,7 @@ func (r *Retry) MaxAttempts() int { return r.maxAttempts }
 // number. A panic in fn is not retried: it goes on up the stack.
 func (r *Retry) Execute(ctx context.Context, fn policy.Func) error {
 	if fn == nil {
-		contract.NilFunc("retry")
+		panic(contract.NilFunc("retry"))
 	}
 	if r.budget != nil {
 		r.budget.Call()

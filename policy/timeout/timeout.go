@@ -30,7 +30,7 @@ func (t *Timeout) Duration() time.Duration { return t.duration }
 // firing at the same instant must not race it into an ErrTimeout.
 func (t *Timeout) Execute(ctx context.Context, fn policy.Func) error {
 	if fn == nil {
-		contract.NilFunc("timeout")
+		panic(contract.NilFunc("timeout"))
 	}
 	deadline := time.Now().Add(t.duration)
 	if parent, ok := ctx.Deadline(); ok && !parent.After(deadline) {
