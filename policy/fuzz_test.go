@@ -16,6 +16,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/palisade-go/palisade/internal/fuzzbytes"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
 	"github.com/palisade-go/palisade/policy/budget"
@@ -85,21 +86,6 @@ const (
 
 var fzKindNames = [fzKinds]string{"timeout", "retry", "bulkhead", "breaker", "pipeline", "pass"}
 
-// fzBytes reads a fuzz input one byte at a time, then zeros.
-type fzBytes struct {
-	data []byte
-	i    int
-}
-
-func (r *fzBytes) next() int {
-	if r.i >= len(r.data) {
-		return 0
-	}
-	b := r.data[r.i]
-	r.i++
-	return int(b)
-}
-
 // fzWorld is one fuzz input's composition and what its observers counted.
 type fzWorld struct {
 	t         *testing.T
@@ -135,10 +121,10 @@ type fzObserver struct {
 	retries     int // retries it announced (attempts after the first, plus waits cut short)
 }
 
-func (w *fzWorld) node(r *fzBytes, depth int, kind fzKind) *fzObserver {
+func (w *fzWorld) node(r *fuzzbytes.Reader, depth int, kind fzKind) *fzObserver {
 	o := &fzObserver{w: w, kind: kind, name: fmt.Sprintf("%s-%d", fzKindNames[kind], len(w.observers))}
 	w.observers = append(w.observers, o)
-	p := r.next()
+	p := r.Next()
 	switch kind {
 	case fzTimeout:
 		o.timeout = time.Duration(1+p%6) * 10 * time.Millisecond
@@ -188,7 +174,7 @@ func (w *fzWorld) node(r *fzBytes, depth int, kind fzKind) *fzObserver {
 		}
 		inner := make([]policy.Policy, n)
 		for i := range inner {
-			k := fzKind(r.next() % int(fzKinds))
+			k := fzKind(r.Next() % int(fzKinds))
 			if k == fzPipeline && depth >= 2 {
 				k = fzPass
 			}
@@ -420,8 +406,8 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 		}
 		retries := max(n-1, 0)
 		var pe *backoff.PermanentError
-		ee, exhausted := out.(*retry.ExhaustedError)
-		be, budget := out.(*retry.BudgetExhaustedError)
+		re, gaveUp := out.(*retry.Error)
+		exhausted, budget := gaveUp && !re.BudgetExhausted, gaveUp && re.BudgetExhausted
 		switch {
 		case out == nil:
 			if last != nil {
@@ -439,12 +425,12 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 			// Short of MaxAttempts only when the next wait could not end
 			// before the caller's deadline.
 			_, deadline := ctx.Deadline()
-			if ee.Attempts != n || ee.Err != last || (n != o.maxAttempts && !deadline) || telemetry.ErrorType(out) != "retry_exhausted" {
-				fail("exhausted: %#v", ee)
+			if re.Attempts != n || re.Err != last || (n != o.maxAttempts && !deadline) || telemetry.ErrorType(out) != "retry_exhausted" {
+				fail("exhausted: %#v", re)
 			}
 		case budget:
-			if be.Attempts != n || be.Err != last || !o.budgeted || telemetry.ErrorType(out) != "retry_budget_exhausted" {
-				fail("budget exhausted: %#v", be)
+			if re.Attempts != n || re.Err != last || !o.budgeted || telemetry.ErrorType(out) != "retry_budget_exhausted" {
+				fail("budget exhausted: %#v", re)
 			}
 			o.rejections++
 		case out == ctx.Err():
@@ -548,7 +534,7 @@ func fzSleep(ctx context.Context, d time.Duration, id int64, err error) error {
 
 // fzRun builds the composition data describes and runs its calls.
 func fzRun(t *testing.T, data []byte) {
-	r := &fzBytes{data: data}
+	r := fuzzbytes.New(data)
 	reader := sdkmetric.NewManualReader()
 	w := &fzWorld{
 		t:      t,
@@ -559,16 +545,16 @@ func fzRun(t *testing.T, data []byte) {
 	top := w.node(r, 0, fzPipeline)
 	bound := top.attempts()
 
-	calls := make([]*fzCall, 1+r.next()%6)
+	calls := make([]*fzCall, 1+r.Next()%6)
 	var wg sync.WaitGroup
 	for i := range calls {
-		c := &fzCall{w: w, script: make([]int, 1+r.next()%6)}
+		c := &fzCall{w: w, script: make([]int, 1+r.Next()%6)}
 		for j := range c.script {
-			c.script[j] = r.next()
+			c.script[j] = r.Next()
 		}
 		calls[i] = c
-		offset := time.Duration(r.next()%8) * 5 * time.Millisecond
-		mode, d := r.next(), time.Duration(1+r.next()%10)*7*time.Millisecond
+		offset := time.Duration(r.Next()%8) * 5 * time.Millisecond
+		mode, d := r.Next(), time.Duration(1+r.Next()%10)*7*time.Millisecond
 		wg.Go(func() {
 			time.Sleep(offset)
 			// Every call ends: a function waiting for its context gets

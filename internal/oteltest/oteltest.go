@@ -5,14 +5,18 @@
 //
 // A test builds a Harness with [New], gives its Telemetry to the policies
 // under test, runs them, and then reads the metrics with [Harness.Metric],
-// [Harness.Sum] or [Harness.Total] and the spans with [Harness.InSpan] or
+// [Harness.Sum] or [Harness.Total], one data point with [Point], points by
+// attribute with [ByAttributes], and the spans with [Harness.InSpan] or
 // Spans.Ended(). Each read collects afresh, so it sees every cumulative
 // value reported so far.
 package oteltest
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -129,4 +133,79 @@ func (h *Harness) Count(t testing.TB, name string) int64 {
 		total += dp.Value
 	}
 	return total
+}
+
+// Number is the value type of a sum or a gauge.
+type Number interface{ int64 | float64 }
+
+// points returns the data points of m, a sum or a gauge of N, and fails the
+// test at once if m is of another kind.
+func points[N Number](t testing.TB, m *metricdata.Metrics) []metricdata.DataPoint[N] {
+	t.Helper()
+	switch data := m.Data.(type) {
+	case metricdata.Sum[N]:
+		return data.DataPoints
+	case metricdata.Gauge[N]:
+		return data.DataPoints
+	}
+	var zero N
+	t.Fatalf("%s is a %T, not a sum or gauge of %T", m.Name, m.Data, zero)
+	return nil
+}
+
+// Point returns the value of the data point of the metric name, a sum or a
+// gauge of N, whose attributes are exactly attrs. It fails the test at once
+// if there is no such point.
+func Point[N Number](t testing.TB, h *Harness, name string, attrs ...attribute.KeyValue) N {
+	t.Helper()
+	m := h.Metric(t, name)
+	if m == nil {
+		t.Fatalf("no metric %s", name)
+	}
+	want := attribute.NewSet(attrs...)
+	for _, dp := range points[N](t, m) {
+		if dp.Attributes.Equals(&want) {
+			return dp.Value
+		}
+	}
+	t.Fatalf("no %s point with attributes %v", name, want.ToSlice())
+	return 0
+}
+
+// ByAttributes returns the values of the data points of the metric name, a
+// sum or a gauge of N, keyed by the values of the attributes keys joined by
+// "->" (as a transition is written: previous state, then state), or an
+// empty map if name has not been reported.
+func ByAttributes[N Number](t testing.TB, h *Harness, name string, keys ...attribute.Key) map[string]N {
+	t.Helper()
+	got := map[string]N{}
+	m := h.Metric(t, name)
+	if m == nil {
+		return got
+	}
+	for _, dp := range points[N](t, m) {
+		vals := make([]string, len(keys))
+		for i, k := range keys {
+			v, _ := dp.Attributes.Value(k)
+			vals[i] = v.Emit()
+		}
+		got[strings.Join(vals, "->")] = dp.Value
+	}
+	return got
+}
+
+// Histogram returns the data points of the float64 histogram called name,
+// or nil if it has not been reported. It fails the test if name is another
+// kind of metric.
+func (h *Harness) Histogram(t testing.TB, name string) []metricdata.HistogramDataPoint[float64] {
+	t.Helper()
+	m := h.Metric(t, name)
+	if m == nil {
+		return nil
+	}
+	hist, ok := m.Data.(metricdata.Histogram[float64])
+	if !ok {
+		t.Fatalf("%s is a %T, not a float64 histogram", m.Name, m.Data)
+	}
+	return hist.DataPoints
 }

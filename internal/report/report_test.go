@@ -78,22 +78,13 @@ func TestBreakerReporterObservesStateFromConstruction(t *testing.T) {
 	require.NotNil(t, r)
 
 	status := func() map[string]int64 {
-		got := map[string]int64{}
-		for _, dp := range h.Metric(t, "palisade.breaker.status").Data.(metricdata.Sum[int64]).DataPoints {
-			name, _ := dp.Attributes.Value("palisade.policy.name")
-			assert.Equal(t, "api", name.AsString())
-			st, _ := dp.Attributes.Value("palisade.breaker.state")
-			got[st.AsString()] = dp.Value
-		}
-		return got
+		return oteltest.ByAttributes[int64](t, h, "palisade.breaker.status", "palisade.policy.name", "palisade.breaker.state")
 	}
-	assert.Equal(t, map[string]int64{"closed": 1, "open": 0}, status())
+	assert.Equal(t, map[string]int64{"api->closed": 1, "api->open": 0}, status())
 	b.state = 1
-	assert.Equal(t, map[string]int64{"closed": 0, "open": 1}, status())
+	assert.Equal(t, map[string]int64{"api->closed": 0, "api->open": 1}, status())
 
-	ratio := h.Metric(t, "palisade.breaker.failure_ratio").Data.(metricdata.Gauge[float64]).DataPoints
-	require.Len(t, ratio, 1)
-	assert.Equal(t, 0.25, ratio[0].Value)
+	assert.Equal(t, 0.25, oteltest.Point[float64](t, h, "palisade.breaker.failure_ratio", attribute.String("palisade.policy.name", "api")))
 
 	tr := h.Sum(t, "palisade.breaker.transitions")
 	require.Len(t, tr, 1, "the transition's series exists from construction")

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/palisade-go/palisade/internal/inventory"
+	"github.com/palisade-go/palisade/internal/contract"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
@@ -28,8 +28,9 @@ type Breaker struct {
 	countFast bool      // count window, untimed: successes may skip the lock
 	timeFast  bool      // time window, untimed: successes may skip the lock
 
-	errHalfOpen error // rejection when every trial call is taken
-	errIsolated error // rejection while isolated
+	errOpen     *Error // what every break's rejection wraps
+	errHalfOpen *Error // rejection when every trial call is taken
+	errIsolated *Error // rejection while isolated
 	report      *report.Breaker
 
 	_ [64]byte
@@ -80,46 +81,6 @@ type transitions struct {
 	t [2]transition
 }
 
-// New returns a Breaker configured by cfg, or an error naming the first
-// invalid field. The breaker starts closed.
-func New(cfg Config) (*Breaker, error) {
-	s, err := cfg.settings()
-	if err != nil {
-		return nil, err
-	}
-	b := &Breaker{
-		settings:    s,
-		epoch:       time.Now(),
-		timed:       s.slowCall > 0,
-		errHalfOpen: &rejectError{msg: "palisade/breaker: " + s.name + ": circuit half-open, every trial call taken"},
-		errIsolated: &rejectError{msg: "palisade/breaker: " + s.name + ": circuit isolated"},
-	}
-	if s.windowSize > 0 {
-		b.ring = newRing(s.windowSize)
-		b.countFast = !b.timed
-	} else {
-		b.timeFast = !b.timed
-	}
-	ep := &episode{state: Closed}
-	b.newWindow(ep)
-	b.ep.Store(ep)
-	b.report = report.NewBreaker(cfg.Telemetry, s.name, stateNames, reportedTransitions, errorType, b, (*Breaker).observe)
-	inventory.Add(b, "breaker", func(b *Breaker) inventory.Facts {
-		return inventory.Facts{"window_size": b.windowSize, "window_duration": time.Duration(b.bucketWidth * Buckets), "failure_threshold": b.failureRatio, "slow_call_duration": time.Duration(b.slowCall), "slow_threshold": b.slowCallRatio, "break_until": b.at(b.ep.Load().until)}
-	})
-	return b, nil
-}
-
-// Must is like New but panics with New's error; for configurations written
-// as literals.
-func Must(cfg Config) *Breaker {
-	b, err := New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
 
@@ -162,11 +123,19 @@ func (b *Breaker) now() int64 {
 // at converts a reading of the breaker's clock to a time.Time.
 func (b *Breaker) at(t int64) time.Time { return b.epoch.Add(time.Duration(t)) }
 
-func (b *Breaker) newWindow(ep *episode) {
-	if b.windowSize > 0 {
-		ep.cw = newCountWindow(b.windowSize, b.timed)
-	} else {
+// newWindow gives ep, a closed episode, an empty window: a new one, or,
+// for a count window, one on the slots of old's (retired) window, which
+// costs no allocation whatever its size. A time window is small (Buckets
+// buckets) and made anew: late calls of the old one's period must find it
+// frozen. Called under mu, or at construction with old nil.
+func (b *Breaker) newWindow(ep, old *episode) {
+	switch {
+	case b.windowSize == 0:
 		ep.tw = newTimeWindow()
+	case old == nil:
+		ep.cw = newCountWindow(b.windowSize, b.timed)
+	default:
+		ep.cw = old.cw.next()
 	}
 }
 
@@ -176,6 +145,9 @@ func (b *Breaker) newWindow(ep *episode) {
 // call is recorded as a failure, a trial call's permit is released, and the
 // panic goes on with the same value.
 func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
+	if fn == nil {
+		panic(contract.NilFunc("breaker"))
+	}
 	ep := b.ep.Load()
 	if ep.state != Closed || b.timed {
 		return b.execute(ctx, fn)
@@ -189,24 +161,12 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 	}()
 	err := fn(ctx)
 	finished = true
-	if err == nil && b.countFast {
-		// done's fast path, by hand: Execute is the hot path.
-		if ep.cw.clean.Load() {
-			b.stripe().calls.Add(1)
-			return nil
-		}
-		pos, live := ep.cw.take()
-		if !live {
-			b.stripe().calls.Add(1) // late, its window retired
-			return nil
-		}
-		i := b.ring.index(pos)
-		if ep.cw.slots[i].Load() != outcomeOK || b.consec.Load() != 0 {
-			b.recordCount(ctx, ep, i, true, outcomeOK, -1, 0)
-		}
-		return nil
+	// done, by hand: Execute is the hot path.
+	if err != nil {
+		b.doneSlow(ctx, ep, 0, err, false)
+	} else if !b.countedClean(ep) {
+		b.record(ctx, ep, 0, outcomeOK, noHint)
 	}
-	b.done(ctx, ep, 0, err, false)
 	return err
 }
 
@@ -377,19 +337,11 @@ func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) 
 // OnStateChange panic, the permit is given back, unused, before the panic
 // goes on, or the breaker would stay half-open with its permit taken.
 func (b *Breaker) emitHolding(ctx context.Context, trs *transitions, ep *episode) {
-	if trs.n == 0 {
-		return
-	}
-	emitted := false
-	defer func() {
-		if !emitted {
-			b.mu.Lock()
-			b.trials--
-			b.mu.Unlock()
-		}
-	}()
-	b.emit(ctx, trs)
-	emitted = true
+	b.emitOr(ctx, trs, func() {
+		b.mu.Lock()
+		b.trials--
+		b.mu.Unlock()
+	})
 }
 
 func (b *Breaker) reject(ctx context.Context, err error) (Permit, error) {
@@ -398,70 +350,93 @@ func (b *Breaker) reject(ctx context.Context, err error) (Permit, error) {
 	return Permit{}, err
 }
 
-// done records the outcome of a call admitted under ep. The fast paths
-// record a closed-state success without the lock: in a clean count window,
-// by counting it; in another count window, when the slot it is given
-// already holds a success; in a time window, when its bucket is live.
-// Neither changes the state, so neither checks for lateness: a late success
-// finds a frozen time window, and in a count window either a retired
-// window, which gives it no position, or (its period over but the window
-// not yet replaced) a window that records nothing more.
+// done records the outcome of a call admitted under ep.
 func (b *Breaker) done(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
-	if err == nil && !panicked && ep.state == Closed {
-		if b.countFast {
-			if ep.cw.clean.Load() {
-				b.stripe().calls.Add(1)
-				return
-			}
-			pos, live := ep.cw.take()
-			if !live {
-				b.stripe().calls.Add(1) // late, its window retired
-				return
-			}
-			i := b.ring.index(pos)
-			if ep.cw.slots[i].Load() == outcomeOK && b.consec.Load() == 0 {
-				return
-			}
-			b.recordCount(ctx, ep, i, true, outcomeOK, -1, 0)
-			return
-		}
-		if b.timeFast {
-			now := b.now()
-			if b.consec.Load() == 0 && ep.tw.tryAdd(now/b.bucketWidth) {
-				return
-			}
-			b.recordTime(ctx, ep, outcomeOK, now, 0)
-			return
-		}
+	if err != nil || panicked || !b.countedClean(ep) {
+		b.doneSlow(ctx, ep, start, err, panicked)
 	}
-	b.doneSlow(ctx, ep, start, err, panicked)
 }
 
-func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
-	if !panicked && err != nil && ignored(ctx, err) {
-		b.ignore(ep)
-		return
+// countedClean counts a success of a call admitted under ep, if that is
+// all there is to do: the breaker is closed and its count window, untimed,
+// is clean (full of successes). It is the hot path, small enough to be
+// inlined; it reports false for every other case, left to doneSlow.
+func (b *Breaker) countedClean(ep *episode) bool {
+	if b.countFast && ep.state == Closed && ep.cw.clean.Load() {
+		b.stripe().calls.Add(1)
+		return true
 	}
+	return false
+}
+
+// doneSlow records every outcome but a success into a clean count window.
+func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err error, panicked bool) {
 	outcome := outcomeOK
-	if panicked {
+	switch {
+	case panicked:
 		outcome |= outcomeFailed
-	} else if err != nil {
-		classified := false
-		defer func() {
-			if !classified { // IsIgnored or IsFailure panicked: count a failure, release, go on panicking
-				b.doneSlow(ctx, ep, start, nil, true)
-			}
-		}()
-		if b.isIgnored != nil && b.isIgnored(err) {
-			classified = true
+	case err != nil:
+		if ignored(ctx, err) {
 			b.ignore(ep)
 			return
 		}
-		if b.isFailure(err) {
+		ignore, fail, hint := false, true, int64(noHint)
+		if !b.userClassifies {
+			fail = isFailure(err) // the default, which cannot panic
+		} else {
+			failed := func() { b.record(ctx, ep, start, outcomeOK|outcomeFailed, noHint) }
+			if p := callback(func() { ignore, fail, hint = b.classify(err) }, failed); p.ok {
+				// A panicking classifier (or RetryAfter method) fails the
+				// call, which releases a trial permit, and its panic goes on.
+				failed()
+				p.raise()
+			}
+		}
+		if ignore {
+			b.ignore(ep)
+			return
+		}
+		if fail {
 			outcome |= outcomeFailed
 		}
-		classified = true
+		b.record(ctx, ep, start, outcome, hint)
+		return
 	}
+	b.record(ctx, ep, start, outcome, noHint)
+}
+
+// noHint is the hint of a failure that carries none, or of a breaker that
+// does not take its breaks from hints.
+const noHint = -1
+
+// classify asks the user's IsIgnored, then IsFailure, about a non-nil error
+// that no built-in rule ignores, and, for a failure of a breaker with
+// BreakFromRetryAfter, the error's hint (ns; noHint if it has none). The
+// hint is read here, outside the lock: it runs the error's RetryAfter.
+func (b *Breaker) classify(err error) (ignore, fail bool, hint int64) {
+	if b.isIgnored != nil && b.isIgnored(err) {
+		return true, false, noHint
+	}
+	fail, hint = b.isFailure(err), noHint
+	if fail && b.breakFromHint {
+		if d, ok := policy.RetryAfter(err); ok {
+			hint = int64(min(max(d, 0), b.maxHintBreak))
+		}
+	}
+	return false, fail, hint
+}
+
+// record records a classified outcome of a call admitted under ep (the
+// slow bit is added here, for a timed call). The fast paths record a
+// closed-state success without the lock: in a count window, when the slot
+// it is given already holds a success; in a time window, when its bucket is
+// live. Neither changes the state, so neither checks for lateness: a late
+// success finds a frozen time window, and in a count window either a
+// retired window, which gives it no position, or (its period over but the
+// window not yet replaced) a window that records nothing more.
+//
+// hint, if not noHint, is the failure's own break (BreakFromRetryAfter).
+func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome uint32, hint int64) {
 	now, dur := int64(-1), int64(0)
 	if b.timed {
 		now = b.now()
@@ -472,27 +447,39 @@ func (b *Breaker) doneSlow(ctx context.Context, ep *episode, start int64, err er
 	}
 	switch {
 	case ep.state != Closed:
-		b.recordTrial(ctx, ep, outcome, now)
+		b.recordTrial(ctx, ep, outcome, now, hint)
 	case ep.cw != nil:
 		pos, live := ep.cw.take()
-		b.recordCount(ctx, ep, b.ring.index(pos), live, outcome, now, dur)
+		if !live {
+			if outcome == outcomeOK {
+				b.stripe().calls.Add(1) // late, its window retired
+				return
+			}
+		} else if outcome == outcomeOK && b.countFast && ep.cw.holds(ep.cw.slots[b.ring.index(pos)].Load(), outcomeOK) && b.consec.Load() == 0 {
+			return
+		}
+		b.recordCount(ctx, ep, b.ring.index(pos), live, outcome, now, dur, hint)
 	default:
 		if now < 0 {
 			now = b.now()
 		}
-		b.recordTime(ctx, ep, outcome, now, dur)
+		if outcome == outcomeOK && b.timeFast && b.consec.Load() == 0 && ep.tw.tryAdd(now/b.bucketWidth) {
+			return
+		}
+		b.recordTime(ctx, ep, outcome, now, dur, hint)
 	}
 }
 
 // recordCount records a closed-state outcome in slot i of a count window.
 // A late call whose window was retired has no slot (live is false): it is
 // only counted.
-func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live bool, outcome uint32, now, dur int64) {
+func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live bool, outcome uint32, now, dur, hint int64) {
 	failed := outcome&outcomeFailed != 0
 	if failed && now < 0 {
 		now = b.now()
 	}
 	var trs transitions
+	var p recovered
 	b.mu.Lock()
 	if failed {
 		b.lastFailure, b.failed = now, true
@@ -506,16 +493,18 @@ func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live b
 			w.clean.Store(w.calls == int64(b.windowSize) && w.failures == 0)
 		}
 		if b.tally(outcome) && b.trips(w.calls, w.failures, w.slow) {
-			b.open(now, &trs)
+			p = b.open(now, hint, &trs)
 		}
 	}
 	b.mu.Unlock()
+	p.raise()
 	b.emit(ctx, &trs)
 }
 
 // recordTime records a closed-state outcome in a time window.
-func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, now, dur int64) {
+func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, now, dur, hint int64) {
 	var trs transitions
+	var p recovered
 	b.mu.Lock()
 	b.lockedCalls++
 	if outcome&outcomeFailed != 0 {
@@ -531,11 +520,12 @@ func (b *Breaker) recordTime(ctx context.Context, ep *episode, outcome uint32, n
 		if b.tally(outcome) {
 			calls, failures, slow, _ := ep.tw.sums(idx)
 			if b.trips(calls, failures, slow) {
-				b.open(now, &trs)
+				p = b.open(now, hint, &trs)
 			}
 		}
 	}
 	b.mu.Unlock()
+	p.raise()
 	b.emit(ctx, &trs)
 }
 
@@ -571,11 +561,12 @@ func (b *Breaker) trips(calls, failures, slow int64) bool {
 // trial call fails like a failed one. A late trial call (of an earlier
 // half-open period) frees its place among the trial calls in flight, and
 // changes nothing else.
-func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, now int64) {
+func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, now, hint int64) {
 	if now < 0 {
 		now = b.now()
 	}
 	var trs transitions
+	var p recovered
 	b.mu.Lock()
 	b.lockedCalls++
 	if outcome&outcomeFailed != 0 {
@@ -584,23 +575,31 @@ func (b *Breaker) recordTrial(ctx context.Context, ep *episode, outcome uint32, 
 	b.trials--
 	if b.ep.Load() == ep {
 		if outcome&(outcomeFailed|outcomeSlow) != 0 {
-			b.open(now, &trs)
+			p = b.open(now, hint, &trs)
 		} else if ep.successes++; ep.successes >= b.successThreshold {
 			b.close(now, &trs)
 		}
 	}
 	b.mu.Unlock()
+	p.raise()
 	b.emit(ctx, &trs)
 }
 
-// open starts a break. Called under mu. Should BreakDurationFunc panic,
-// the lock is released and nothing has changed: no break, no opening
-// counted.
-func (b *Breaker) open(now int64, trs *transitions) {
+// open starts a break: hint long, if the opening failure gave one
+// (BreakFromRetryAfter), else BreakDuration or BreakDurationFunc's. Called
+// under mu. Should BreakDurationFunc panic, nothing changes — no break, no
+// opening counted — and open returns the panic, for the caller to raise
+// again once it has released the lock.
+func (b *Breaker) open(now, hint int64, trs *transitions) (p recovered) {
 	opens := b.opens + 1
 	d := b.breakDuration
-	if b.breakDurationFunc != nil {
-		d = max(b.callBreakDurationFunc(opens), 0)
+	if hint != noHint {
+		d = time.Duration(hint)
+	} else if b.breakDurationFunc != nil {
+		if p = callback(func() { d = b.breakDurationFunc(opens) }, b.mu.Unlock); p.ok {
+			return p
+		}
+		d = max(d, 0)
 	}
 	b.opens = opens
 	until := now + int64(d)
@@ -609,22 +608,9 @@ func (b *Breaker) open(now int64, trs *transitions) {
 	}
 	old := b.ep.Load()
 	ep := &episode{state: Open, since: now, until: until, cw: old.cw, tw: old.tw}
-	ep.err = &openError{b: b, until: until}
+	ep.err = &openError{err: b.errOpen, b: b, until: until}
 	b.enter(old, ep, trs)
-}
-
-// callBreakDurationFunc calls the user's function, releasing the lock if it
-// panics.
-func (b *Breaker) callBreakDurationFunc(opens int) time.Duration {
-	ok := false
-	defer func() {
-		if !ok {
-			b.mu.Unlock()
-		}
-	}()
-	d := b.breakDurationFunc(opens)
-	ok = true
-	return d
+	return p
 }
 
 // close closes the breaker with a fresh window. Called under mu.
@@ -640,7 +626,7 @@ func (b *Breaker) close(now int64, trs *transitions) {
 		b.harvested += old.cw.retire()
 	}
 	ep := &episode{state: Closed, since: since}
-	b.newWindow(ep)
+	b.newWindow(ep, old)
 	b.enter(old, ep, trs)
 }
 
@@ -671,8 +657,15 @@ func (b *Breaker) enter(old, ep *episode, trs *transitions) {
 }
 
 // emit reports the transitions made under the lock, after releasing it:
-// telemetry with ctx, then OnStateChange.
+// telemetry with ctx, then OnStateChange. Should OnStateChange panic, its
+// panic goes on once the breaker is consistent again.
 func (b *Breaker) emit(ctx context.Context, trs *transitions) {
+	b.emitOr(ctx, trs, nil)
+}
+
+// emitOr is emit for a caller that holds something to give back, with
+// abort, should OnStateChange not return (a panic or runtime.Goexit).
+func (b *Breaker) emitOr(ctx context.Context, trs *transitions, abort func()) {
 	if trs.n == 0 {
 		return
 	}
@@ -680,7 +673,7 @@ func (b *Breaker) emit(ctx context.Context, trs *transitions) {
 		b.report.StateChanged(ctx, int(t.from), int(t.to))
 	}
 	if b.onStateChange != nil {
-		b.deliver()
+		b.deliver(abort)
 	}
 }
 
@@ -688,19 +681,31 @@ func (b *Breaker) emit(ctx context.Context, trs *transitions) {
 // at a time, unless another goroutine is already doing so (it will deliver
 // them too). The lock is not held during the calls, so OnStateChange may
 // call the breaker, and the transitions it causes are delivered after it
-// returns.
-func (b *Breaker) deliver() {
+// returns. If OnStateChange panics, the delivery stops (the next
+// transition starts a new one), abort runs, and the panic goes on.
+func (b *Breaker) deliver(abort func()) {
 	b.mu.Lock()
 	if b.delivering {
 		b.mu.Unlock()
 		return
 	}
 	b.delivering = true
+	stop := func() {
+		b.mu.Lock()
+		b.delivering = false
+		b.mu.Unlock()
+		if abort != nil {
+			abort()
+		}
+	}
 	for len(b.queue) > 0 {
 		t := b.queue[0]
 		b.queue = b.queue[1:]
 		b.mu.Unlock()
-		b.notify(t)
+		if p := callback(func() { b.onStateChange(t.from, t.to) }, stop); p.ok {
+			stop()
+			p.raise()
+		}
 		b.mu.Lock()
 	}
 	b.queue = nil
@@ -708,19 +713,41 @@ func (b *Breaker) deliver() {
 	b.mu.Unlock()
 }
 
-// notify calls OnStateChange; if it panics, the next transition starts a
-// new delivery.
-func (b *Breaker) notify(t transition) {
-	ok := false
+// recovered is what a user's callback panicked with, carried out of
+// callback so that the caller can put its state right (release its lock,
+// count the failure, give a trial permit back) before raising it again.
+type recovered struct {
+	value any
+	ok    bool // the callback panicked
+}
+
+// raise panics again with the recovered value, if there is one.
+func (p recovered) raise() {
+	if p.ok {
+		panic(p.value)
+	}
+}
+
+// callback calls f, which calls a user's callback (BreakDurationFunc,
+// IsIgnored, IsFailure, OnStateChange), and returns the value it panicked
+// with instead of unwinding the caller. The one exit that cannot be
+// stopped, runtime.Goexit (t.FailNow in a test), runs goexit first, which
+// must leave the breaker as a panic would (the caller cannot).
+func callback(f func(), goexit func()) (p recovered) {
+	returned := false
 	defer func() {
-		if !ok {
-			b.mu.Lock()
-			b.delivering = false
-			b.mu.Unlock()
+		if returned {
+			return
 		}
+		if p.value = recover(); p.value != nil {
+			p.ok = true
+			return
+		}
+		goexit()
 	}()
-	b.onStateChange(t.from, t.to)
-	ok = true
+	f()
+	returned = true
+	return p
 }
 
 // State returns the breaker's state. An open breaker whose break is over

@@ -5,23 +5,35 @@ import (
 	"math"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
 // Defaults of the Config fields left zero.
 const (
+	// DefaultName names a breaker whose Config.Name is empty. Errors and
+	// telemetry tell breakers apart by name only: give each breaker of a
+	// program its own.
+	DefaultName              = "breaker"
 	DefaultFailureRatio      = 0.5
 	DefaultMinimumThroughput = 10
 	DefaultWindowSize        = 100
 	DefaultSlowCallRatio     = 1.0
 	DefaultBreakDuration     = 30 * time.Second
 	DefaultSuccessThreshold  = 3
+	// DefaultMaxBreakFromRetryAfter caps, with BreakFromRetryAfter, a break
+	// taken from a failure's hint when MaxBreakFromRetryAfter is zero.
+	DefaultMaxBreakFromRetryAfter = 5 * time.Minute
 )
 
 // Limits of the Config fields.
 const (
 	// MaxWindowSize is the largest WindowSize: a count window holds one
-	// 4-byte slot per outcome.
+	// 4-byte slot per outcome, 12 bytes when SlowCallDuration is set (the
+	// call's duration too), allocated once when the breaker is built and
+	// reused by every closed period after (a time window takes a few
+	// hundred bytes, whatever its traffic).
 	MaxWindowSize = 1 << 24
 	// Buckets is the number of buckets of a time window: an outcome stays in
 	// the window for between (Buckets-1)/Buckets and all of WindowDuration.
@@ -32,7 +44,10 @@ const (
 // the last 100 outcomes that opens at 50% failures once it holds 10, for 30s
 // at a time, and closes again after 3 successful trial calls.
 type Config struct {
-	// Name names the breaker in telemetry and errors; default "breaker".
+	// Name names the breaker in telemetry and errors (Error.Policy);
+	// default [DefaultName]. Every breaker of a program should have its own
+	// name, such as the dependency it guards ("payments-api"): with the
+	// default, an error or a metric cannot tell which breaker rejected.
 	Name string
 
 	// FailureRatio opens the breaker when failures/calls in the window
@@ -41,7 +56,8 @@ type Config struct {
 	// MinimumThroughput is how many calls the window must hold before
 	// FailureRatio or SlowCallRatio may open the breaker; default 10 (or
 	// WindowSize, if smaller and MinimumThroughput is left zero). Must not
-	// be negative, nor exceed WindowSize.
+	// be negative, nor exceed WindowSize, or, with a time window,
+	// [MaxWindowSize].
 	MinimumThroughput int
 	// WindowSize makes the window count-based: it holds the last WindowSize
 	// outcomes. Default 100 when WindowDuration is zero; at most
@@ -77,6 +93,19 @@ type Config struct {
 	// panic, the breaker does not open (nor count the opening) and the
 	// panic goes on to the call whose failure was to open it.
 	BreakDurationFunc func(opens int) time.Duration
+	// BreakFromRetryAfter, if set, lets the dependency say how long to
+	// break: when the error of the failure that opens the breaker carries
+	// a hint (policy.RetryAfter: an HTTP 429 or 503 with Retry-After,
+	// through palisadehttp), the break lasts as long as the hint, at most
+	// MaxBreakFromRetryAfter, instead of BreakDuration or
+	// BreakDurationFunc's (which still counts the opening). An opening
+	// failure without a hint breaks as usual. Default false.
+	BreakFromRetryAfter bool
+	// MaxBreakFromRetryAfter caps a break taken from a hint, so that a
+	// hostile or mistaken Retry-After cannot stop the calls for hours;
+	// default [DefaultMaxBreakFromRetryAfter] (5m). Must not be negative,
+	// and may be set only with BreakFromRetryAfter.
+	MaxBreakFromRetryAfter time.Duration
 
 	// SuccessThreshold is how many successful trial calls in half-open close
 	// the breaker; default 3. Must not be negative.
@@ -138,6 +167,47 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 }
 
+// New returns a Breaker configured by cfg, or an error naming the first
+// invalid field. The breaker starts closed.
+func New(cfg Config) (*Breaker, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	b := &Breaker{
+		settings:    s,
+		epoch:       time.Now(),
+		timed:       s.slowCall > 0,
+		errOpen:     &Error{Policy: s.name, State: Open},
+		errHalfOpen: &Error{Policy: s.name, State: HalfOpen},
+		errIsolated: &Error{Policy: s.name, State: Isolated},
+	}
+	if s.windowSize > 0 {
+		b.ring = newRing(s.windowSize)
+		b.countFast = !b.timed
+	} else {
+		b.timeFast = !b.timed
+	}
+	ep := &episode{state: Closed}
+	b.newWindow(ep, nil)
+	b.ep.Store(ep)
+	b.report = report.NewBreaker(cfg.Telemetry, s.name, stateNames, reportedTransitions, errorType, b, (*Breaker).observe)
+	inventory.Add(b, "breaker", func(b *Breaker) inventory.Facts {
+		return inventory.Facts{"window_size": b.windowSize, "window_duration": time.Duration(b.bucketWidth * Buckets), "failure_threshold": b.failureRatio, "slow_call_duration": time.Duration(b.slowCall), "slow_threshold": b.slowCallRatio, "break_until": b.at(b.ep.Load().until)}
+	})
+	return b, nil
+}
+
+// Must is like New but panics with New's error; for configurations written
+// as literals.
+func Must(cfg Config) *Breaker {
+	b, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // settings is a validated Config with its defaults applied.
 type settings struct {
 	name              string
@@ -150,10 +220,13 @@ type settings struct {
 	consecutive       int64
 	breakDuration     time.Duration
 	breakDurationFunc func(int) time.Duration
+	breakFromHint     bool          // BreakFromRetryAfter
+	maxHintBreak      time.Duration // MaxBreakFromRetryAfter, defaulted
 	successThreshold  int
 	halfOpenCalls     int
 	isIgnored         func(error) bool // nil: none but the built-in ones
 	isFailure         func(error) bool
+	userClassifies    bool // IsIgnored, IsFailure or BreakFromRetryAfter: user code classifies errors
 	onStateChange     func(from, to State)
 	trialGate         func() bool // nil: always true
 }
@@ -179,7 +252,7 @@ func (cfg *Config) settings() (settings, error) {
 	case cfg.WindowDuration < 0:
 		return settings{}, errorf("Config.WindowDuration must be >= 0 (0 means a count window), got %v", cfg.WindowDuration)
 	case cfg.WindowDuration > 0 && cfg.WindowDuration < Buckets:
-		return settings{}, errorf("Config.WindowDuration must be at least %v, got %v", time.Duration(Buckets), cfg.WindowDuration)
+		return settings{}, errorf("Config.WindowDuration must be >= %v (Buckets ns), got %v", time.Duration(Buckets), cfg.WindowDuration)
 	case cfg.WindowDuration > 0 && cfg.WindowSize != 0:
 		return settings{}, errorf("Config.WindowSize must be 0 when Config.WindowDuration is set (a window is either count- or time-based), got %d", cfg.WindowSize)
 	case cfg.SlowCallDuration < 0:
@@ -187,11 +260,15 @@ func (cfg *Config) settings() (settings, error) {
 	case cfg.SlowCallRatio != 0 && !validRatio(cfg.SlowCallRatio):
 		return settings{}, errorf("Config.SlowCallRatio must be in (0, 1] (0 means %v), got %v", DefaultSlowCallRatio, cfg.SlowCallRatio)
 	case cfg.SlowCallRatio != 0 && cfg.SlowCallDuration == 0:
-		return settings{}, errorf("Config.SlowCallRatio needs Config.SlowCallDuration, which is 0 (off)")
+		return settings{}, errorf("Config.SlowCallRatio must be 0 while Config.SlowCallDuration is 0 (calls are not timed), got %v", cfg.SlowCallRatio)
 	case cfg.ConsecutiveFailures < 0:
 		return settings{}, errorf("Config.ConsecutiveFailures must be >= 0 (0 means off), got %d", cfg.ConsecutiveFailures)
 	case cfg.BreakDuration < 0:
 		return settings{}, errorf("Config.BreakDuration must be >= 0 (0 means %v), got %v", DefaultBreakDuration, cfg.BreakDuration)
+	case cfg.MaxBreakFromRetryAfter < 0:
+		return settings{}, errorf("Config.MaxBreakFromRetryAfter must be >= 0 (0 means %v), got %v", DefaultMaxBreakFromRetryAfter, cfg.MaxBreakFromRetryAfter)
+	case cfg.MaxBreakFromRetryAfter != 0 && !cfg.BreakFromRetryAfter:
+		return settings{}, errorf("Config.MaxBreakFromRetryAfter must be 0 while Config.BreakFromRetryAfter is false, got %v", cfg.MaxBreakFromRetryAfter)
 	case cfg.SuccessThreshold < 0:
 		return settings{}, errorf("Config.SuccessThreshold must be >= 0 (0 means %d), got %d", DefaultSuccessThreshold, cfg.SuccessThreshold)
 	case cfg.HalfOpenCalls < 0:
@@ -207,6 +284,8 @@ func (cfg *Config) settings() (settings, error) {
 		consecutive:       int64(cfg.ConsecutiveFailures),
 		breakDuration:     cfg.BreakDuration,
 		breakDurationFunc: cfg.BreakDurationFunc,
+		breakFromHint:     cfg.BreakFromRetryAfter,
+		maxHintBreak:      cfg.MaxBreakFromRetryAfter,
 		successThreshold:  cfg.SuccessThreshold,
 		halfOpenCalls:     cfg.HalfOpenCalls,
 		isIgnored:         cfg.IsIgnored,
@@ -215,7 +294,7 @@ func (cfg *Config) settings() (settings, error) {
 		trialGate:         cfg.TrialGate,
 	}
 	if s.name == "" {
-		s.name = "breaker"
+		s.name = DefaultName
 	}
 	if s.failureRatio == 0 {
 		s.failureRatio = DefaultFailureRatio
@@ -232,6 +311,8 @@ func (cfg *Config) settings() (settings, error) {
 		}
 	} else if s.windowSize > 0 && s.minimumThroughput > int64(s.windowSize) {
 		return settings{}, errorf("Config.MinimumThroughput must be <= WindowSize (%d), or the window could never hold enough calls, got %d", s.windowSize, cfg.MinimumThroughput)
+	} else if s.windowSize == 0 && s.minimumThroughput > MaxWindowSize {
+		return settings{}, errorf("Config.MinimumThroughput must be <= %d (MaxWindowSize) with a time window, or the breaker could in effect never open on a ratio, got %d", MaxWindowSize, cfg.MinimumThroughput)
 	}
 	if s.slowCallRatio == 0 {
 		s.slowCallRatio = DefaultSlowCallRatio
@@ -239,12 +320,16 @@ func (cfg *Config) settings() (settings, error) {
 	if s.breakDuration == 0 {
 		s.breakDuration = DefaultBreakDuration
 	}
+	if s.maxHintBreak == 0 {
+		s.maxHintBreak = DefaultMaxBreakFromRetryAfter
+	}
 	if s.successThreshold == 0 {
 		s.successThreshold = DefaultSuccessThreshold
 	}
 	if s.halfOpenCalls == 0 {
 		s.halfOpenCalls = s.successThreshold
 	}
+	s.userClassifies = cfg.IsIgnored != nil || cfg.IsFailure != nil || cfg.BreakFromRetryAfter
 	if s.isFailure == nil {
 		s.isFailure = isFailure
 	}

@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"math"
+	"regexp"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -24,6 +25,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{"Config.FailureRatio", breaker.Config{FailureRatio: math.NaN()}},
 		{"Config.MinimumThroughput", breaker.Config{MinimumThroughput: -1}},
 		{"Config.MinimumThroughput", breaker.Config{WindowSize: 5, MinimumThroughput: 6}},
+		{"Config.MinimumThroughput", breaker.Config{WindowDuration: time.Minute, MinimumThroughput: math.MaxInt}},
+		{"Config.MinimumThroughput", breaker.Config{WindowDuration: time.Minute, MinimumThroughput: breaker.MaxWindowSize + 1}},
 		{"Config.WindowSize", breaker.Config{WindowSize: -1}},
 		{"Config.WindowSize", breaker.Config{WindowSize: breaker.MaxWindowSize + 1}},
 		{"Config.WindowSize", breaker.Config{WindowSize: 100, WindowDuration: time.Minute}},
@@ -37,6 +40,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{"Config.BreakDuration", breaker.Config{BreakDuration: -time.Second}},
 		{"Config.SuccessThreshold", breaker.Config{SuccessThreshold: -1}},
 		{"Config.HalfOpenCalls", breaker.Config{HalfOpenCalls: -1}},
+		{"Config.MaxBreakFromRetryAfter", breaker.Config{BreakFromRetryAfter: true, MaxBreakFromRetryAfter: -1}},
+		{"Config.MaxBreakFromRetryAfter", breaker.Config{MaxBreakFromRetryAfter: time.Minute}}, // without BreakFromRetryAfter
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			b, err := breaker.New(tc.cfg)
@@ -44,6 +49,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.field)
 			assert.Contains(t, err.Error(), "palisade/breaker: ")
+			// One style for every package: "palisade/<pkg>: Config.<Field> must be ..., got ...".
+			assert.Regexp(t, `^palisade/breaker: `+regexp.QuoteMeta(tc.field)+` must be .+, got .+$`, err.Error())
 			assert.PanicsWithError(t, err.Error(), func() { breaker.Must(tc.cfg) })
 		})
 	}
@@ -55,6 +62,7 @@ func TestGoodConfigBoundaries(t *testing.T) {
 		{WindowSize: 5, MinimumThroughput: 5},
 		{WindowSize: breaker.MaxWindowSize},
 		{WindowDuration: 10},
+		{WindowDuration: time.Minute, MinimumThroughput: breaker.MaxWindowSize},
 		{SlowCallDuration: time.Second, SlowCallRatio: 1},
 		{BreakDuration: time.Nanosecond, BreakDurationFunc: func(int) time.Duration { return time.Second }},
 	} {

@@ -7,7 +7,7 @@
 // MinimumThroughput calls and its failures reach FailureRatio of them (or,
 // with SlowCallDuration set, its slow calls reach SlowCallRatio), or when
 // ConsecutiveFailures calls in a row have failed, it opens. Open, it
-// rejects every call at once with an error matching [ErrOpen] whose
+// rejects every call at once with an *[Error] matching [ErrOpen] whose
 // RetryAfter (see [policy.RetryAfter]) is the rest of the break. When the
 // break is over it is half-open: it lets HalfOpenCalls trial calls run at a
 // time — counting those of an earlier half-open period still running — and
@@ -23,6 +23,11 @@
 // The decision to open is taken when a failure or a slow call is recorded:
 // a success never opens the breaker. The thresholds are inclusive: with
 // FailureRatio 0.5, 5 failures of 10 calls open it.
+//
+// With BreakFromRetryAfter, the dependency may set the break itself: when
+// the failure that opens the breaker carries a hint (policy.RetryAfter, an
+// HTTP 429 or 503 with Retry-After), the break lasts that long, capped by
+// MaxBreakFromRetryAfter.
 //
 // # Outcomes
 //

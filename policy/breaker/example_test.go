@@ -98,6 +98,29 @@ func ExampleConfig_breakDurationFunc() {
 	// 1m0s
 }
 
+// tooManyRequests is a dependency's 429 with Retry-After: 90, as
+// palisadehttp reports one.
+type tooManyRequests struct{}
+
+func (tooManyRequests) Error() string             { return "429 Too Many Requests" }
+func (tooManyRequests) RetryAfter() time.Duration { return 90 * time.Second }
+
+// BreakFromRetryAfter lets the dependency set the break: the failure that
+// opens the breaker asked for 90s, and gets them (capped at 5m by default).
+func ExampleConfig_breakFromRetryAfter() {
+	b := breaker.Must(breaker.Config{
+		Name:                "quotes-api",
+		ConsecutiveFailures: 1,
+		BreakFromRetryAfter: true,
+	})
+	_ = b.Execute(context.Background(), func(context.Context) error { return tooManyRequests{} })
+	err := b.Execute(context.Background(), func(context.Context) error { return nil })
+	wait, _ := policy.RetryAfter(err)
+	fmt.Println(err, wait.Round(time.Second))
+	// Output:
+	// palisade/breaker: quotes-api: circuit open 1m30s
+}
+
 // Isolate takes a dependency out of service by hand; Reset puts it back.
 func ExampleBreaker_Isolate() {
 	b := breaker.Must(breaker.Config{})

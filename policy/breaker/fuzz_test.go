@@ -115,6 +115,9 @@ func FuzzConfig(f *testing.F) {
 		if windowDuration <= 0 && size > 0 && minimumThroughput > size {
 			bad("Config.MinimumThroughput")
 		}
+		if windowDuration > 0 && windowSize == 0 && minimumThroughput > breaker.MaxWindowSize {
+			bad("Config.MinimumThroughput") // a time window that could in effect never open
+		}
 		if slowCall < 0 {
 			bad("Config.SlowCallDuration")
 		}

@@ -15,8 +15,10 @@ import (
 // and checks what the breaker did with it: the error or panic that came
 // back, the state, every counter of Metrics, and that a trial call's permit
 // was given back (a half-open breaker with HalfOpenCalls 1 admits the next
-// trial call). The breaker counts the caller's cancellation as a success,
-// a deadline as a failure, and a call longer than SlowCallDuration as slow.
+// trial call). The breaker ignores the caller's cancellation (it counts
+// neither way: no place in the window, no trial success), counts a deadline
+// as a failure, and a call longer than SlowCallDuration as slow; the
+// window's Calls tell an ignored outcome from a success.
 func TestPanicCancelTimeoutMatrix(t *testing.T) {
 	const (
 		brk  = time.Second
@@ -37,6 +39,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 		panic              any
 		ran                bool
 		state              breaker.State
+		window             int // Metrics.Calls: outcomes in the window
 		failures, slowCals int // in the window (closed rows only)
 		consecutive        int
 	}
@@ -73,8 +76,13 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 			failures, consecutive = 2, 2                                // the window that opened it
 		}
 		successFailures, successConsecutive := 0, 0
+		// The window holds the closed row's outcome, unless ignored; a
+		// half-open breaker's, the two failures that opened it (trial
+		// calls never enter it).
+		counted, ignored := 1, 0
 		if halfOpen {
 			successFailures, successConsecutive = 2, 2
+			counted, ignored = 2, 2
 		}
 		rows = append(rows,
 			row{
@@ -82,7 +90,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				call: func(e env) (error, any, bool) {
 					return call(e, context.Background(), func(context.Context) error { panic("fn") })
 				},
-				panic: "fn", ran: true, state: afterFailure, failures: failures, consecutive: consecutive,
+				panic: "fn", ran: true, state: afterFailure, window: counted, failures: failures, consecutive: consecutive,
 			},
 			row{
 				name: "panic/after (IsFailure)", halfOpen: halfOpen,
@@ -90,14 +98,14 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 					*e.failPanics = true
 					return call(e, context.Background(), func(context.Context) error { return errBoom })
 				},
-				panic: "IsFailure", ran: true, state: afterFailure, failures: failures, consecutive: consecutive,
+				panic: "IsFailure", ran: true, state: afterFailure, window: counted, failures: failures, consecutive: consecutive,
 			},
 			row{
 				name: "cancel/before", halfOpen: halfOpen,
 				call: func(e env) (error, any, bool) {
 					return call(e, cancelled(), func(ctx context.Context) error { return ctx.Err() })
 				},
-				err: context.Canceled, ran: true, state: afterSuccess, failures: successFailures, consecutive: successConsecutive,
+				err: context.Canceled, ran: true, state: afterSuccess, window: ignored, failures: successFailures, consecutive: successConsecutive,
 			},
 			row{
 				name: "cancel/during", halfOpen: halfOpen,
@@ -106,7 +114,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 					time.AfterFunc(100*time.Millisecond, cancel)
 					return call(e, ctx, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 				},
-				err: context.Canceled, ran: true, state: afterSuccess, failures: successFailures, consecutive: successConsecutive,
+				err: context.Canceled, ran: true, state: afterSuccess, window: ignored, failures: successFailures, consecutive: successConsecutive,
 			},
 			row{
 				name: "cancel/after", halfOpen: halfOpen,
@@ -114,14 +122,14 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 					ctx, cancel := context.WithCancel(context.Background())
 					return call(e, ctx, func(context.Context) error { cancel(); return errBoom })
 				},
-				err: errBoom, ran: true, state: afterFailure, failures: failures, consecutive: consecutive,
+				err: errBoom, ran: true, state: afterFailure, window: counted, failures: failures, consecutive: consecutive,
 			},
 			row{
 				name: "timeout/before", halfOpen: halfOpen,
 				call: func(e env) (error, any, bool) {
 					return call(e, expired(), func(ctx context.Context) error { return ctx.Err() })
 				},
-				err: context.DeadlineExceeded, ran: true, state: afterFailure, failures: failures, consecutive: consecutive,
+				err: context.DeadlineExceeded, ran: true, state: afterFailure, window: counted, failures: failures, consecutive: consecutive,
 			},
 			row{
 				name: "timeout/during", halfOpen: halfOpen,
@@ -130,7 +138,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 					defer cancel()
 					return call(e, ctx, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 				},
-				err: context.DeadlineExceeded, ran: true, state: afterFailure, failures: failures, consecutive: consecutive,
+				err: context.DeadlineExceeded, ran: true, state: afterFailure, window: counted, failures: failures, consecutive: consecutive,
 			},
 		)
 		slowRow := row{
@@ -138,7 +146,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 			call: func(e env) (error, any, bool) {
 				return call(e, context.Background(), func(context.Context) error { time.Sleep(slow + 1); return nil })
 			},
-			ran: true, state: breaker.Closed, slowCals: 1,
+			ran: true, state: breaker.Closed, window: counted, slowCals: 1,
 		}
 		if halfOpen { // a slow trial call fails
 			slowRow.state, slowRow.slowCals, slowRow.failures, slowRow.consecutive = breaker.Open, 0, 2, 2
@@ -153,7 +161,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				*e.changePanic = true
 				return call(e, context.Background(), fail)
 			},
-			panic: "OnStateChange", ran: true, state: breaker.Open, failures: 2, consecutive: 2,
+			panic: "OnStateChange", ran: true, state: breaker.Open, window: 2, failures: 2, consecutive: 2,
 		},
 		row{
 			// The call that finds the break over makes the breaker
@@ -164,7 +172,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				*e.changePanic = true
 				return call(e, context.Background(), ok)
 			},
-			panic: "OnStateChange", ran: false, state: breaker.HalfOpen, failures: 2, consecutive: 2,
+			panic: "OnStateChange", ran: false, state: breaker.HalfOpen, window: 2, failures: 2, consecutive: 2,
 		},
 	)
 
@@ -225,10 +233,10 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				}
 
 				m := b.Metrics()
-				if m.State != r.state || m.TotalCalls != calls || m.Rejected != 0 ||
+				if m.State != r.state || m.TotalCalls != calls || m.Rejected != 0 || m.Calls != r.window ||
 					m.Failures != r.failures || m.SlowCalls != r.slowCals || m.ConsecutiveFailures != r.consecutive {
-					t.Fatalf("Metrics %+v; want state %v, %d calls, %d failures, %d slow, %d in a row, 0 rejected",
-						m, r.state, calls, r.failures, r.slowCals, r.consecutive)
+					t.Fatalf("Metrics %+v; want state %v, %d calls in all, %d in the window, %d failures, %d slow, %d in a row, 0 rejected",
+						m, r.state, calls, r.window, r.failures, r.slowCals, r.consecutive)
 				}
 
 				// No permit is held: the (next) trial call is admitted.

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/fuzzbytes"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
 	"github.com/palisade-go/palisade/telemetry"
@@ -61,23 +62,6 @@ func FuzzBreakerModel(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) { modelRun(t, data) })
 }
 
-// modelBytes reads an input one byte at a time, then zeros.
-type modelBytes struct {
-	data []byte
-	i    int
-}
-
-func (r *modelBytes) next() int {
-	if r.i >= len(r.data) {
-		return 0
-	}
-	b := r.data[r.i]
-	r.i++
-	return int(b)
-}
-
-func (r *modelBytes) done() bool { return r.i >= len(r.data) }
-
 // modelConfig is a breaker's configuration, as the model reads it: every
 // default applied.
 type modelConfig struct {
@@ -99,9 +83,9 @@ var (
 	modelBreaks = []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, 40 * time.Millisecond}
 )
 
-func modelNewConfig(r *modelBytes) modelConfig {
+func modelNewConfig(r *fuzzbytes.Reader) modelConfig {
 	var m modelConfig
-	b := r.next()
+	b := r.Next()
 	if b&1 == 0 {
 		m.size = 1 + b>>1%8
 		m.cfg.WindowSize = m.size
@@ -110,7 +94,7 @@ func modelNewConfig(r *modelBytes) modelConfig {
 		m.cfg.WindowDuration = breaker.Buckets * m.width
 	}
 
-	b = r.next()
+	b = r.Next()
 	if b%5 != 0 {
 		m.cfg.MinimumThroughput = 1 + b%6
 		if m.size > 0 {
@@ -125,16 +109,16 @@ func modelNewConfig(r *modelBytes) modelConfig {
 		}
 	}
 
-	m.cfg.FailureRatio = modelRatios[r.next()%len(modelRatios)]
+	m.cfg.FailureRatio = modelRatios[r.Next()%len(modelRatios)]
 	m.failureRatio = m.cfg.FailureRatio
 	if m.failureRatio == 0 {
 		m.failureRatio = breaker.DefaultFailureRatio
 	}
 
-	m.cfg.ConsecutiveFailures = r.next() % 4
+	m.cfg.ConsecutiveFailures = r.Next() % 4
 	m.consecutive = m.cfg.ConsecutiveFailures
 
-	if b := r.next(); b%3 != 0 {
+	if b := r.Next(); b%3 != 0 {
 		m.cfg.SlowCallDuration = 30 * time.Millisecond
 		m.cfg.SlowCallRatio = modelRatios[b/3%len(modelRatios)]
 		m.slowCall = m.cfg.SlowCallDuration
@@ -144,7 +128,7 @@ func modelNewConfig(r *modelBytes) modelConfig {
 		}
 	}
 
-	b = r.next()
+	b = r.Next()
 	switch b % 4 {
 	case 3: // growing breaks, and one of zero
 		m.cfg.BreakDurationFunc = func(opens int) time.Duration {
@@ -159,7 +143,7 @@ func modelNewConfig(r *modelBytes) modelConfig {
 		m.breakFor = func(int) time.Duration { return m.cfg.BreakDuration }
 	}
 
-	b = r.next()
+	b = r.Next()
 	m.cfg.SuccessThreshold = b % 4
 	m.cfg.HalfOpenCalls = b / 4 % 4
 	m.successThreshold = m.cfg.SuccessThreshold
@@ -391,7 +375,7 @@ type modelPanic struct{ step int }
 func modelRun(t *testing.T, data []byte) (ok bool) {
 	ok = true
 	synctest.Test(t, func(t *testing.T) {
-		r := &modelBytes{data: data}
+		r := fuzzbytes.New(data)
 		c := modelNewConfig(r)
 		m := &model{c: c}
 		var got []string
@@ -420,8 +404,8 @@ func modelRun(t *testing.T, data []byte) (ok bool) {
 
 		var pending []modelPending
 		errFn := errors.New("down")
-		for step := 0; step < 64 && !r.done() && ok; step++ {
-			op, arg := r.next(), r.next()
+		for step := 0; step < 64 && !r.Done() && ok; step++ {
+			op, arg := r.Next(), r.Next()
 			switch op % 16 {
 			case 0, 1, 2, 3, 4, 5, 6: // a call through Execute
 				d := []time.Duration{0, 0, 5 * time.Millisecond, 30 * time.Millisecond, 31 * time.Millisecond, 80 * time.Millisecond}[arg%6]

@@ -156,3 +156,18 @@ func TestReleaseGivesThePermitBack(t *testing.T) {
 		zero.Release() // nothing
 	})
 }
+
+// Done twice on the same Permit records one outcome: the second call, like
+// a Release after Done, finds the Permit zeroed.
+func TestDoneTwiceRecordsOnce(t *testing.T) {
+	b := newBreaker(t, breaker.Config{ConsecutiveFailures: 2})
+	p, err := b.AllowContext(t.Context())
+	require.NoError(t, err)
+	p.Done(errDown)
+	p.Done(errDown) // would open the breaker if counted
+	p.Release()
+	m := b.Metrics()
+	assert.Equal(t, breaker.Closed, m.State)
+	assert.Equal(t, 1, m.Calls)
+	assert.Equal(t, int64(1), m.TotalCalls)
+}

@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"maps"
 	"runtime"
 	"testing"
 	"testing/synctest"
@@ -18,56 +19,54 @@ import (
 	"github.com/palisade-go/palisade/telemetry"
 )
 
+// The breakers of these tests are all called "db".
+var dbName = attribute.String("palisade.policy.name", "db")
+
 // status returns palisade.breaker.status by state.
 func status(t *testing.T, h *oteltest.Harness) map[string]int64 {
 	t.Helper()
-	m := h.Metric(t, "palisade.breaker.status")
-	require.NotNil(t, m, "palisade.breaker.status reported")
-	assert.Equal(t, "1", m.Unit)
-	sum := m.Data.(metricdata.Sum[int64])
-	assert.False(t, sum.IsMonotonic)
-	got := map[string]int64{}
-	for _, dp := range sum.DataPoints {
-		name, _ := dp.Attributes.Value("palisade.policy.name")
-		assert.Equal(t, "db", name.AsString())
-		state, _ := dp.Attributes.Value("palisade.breaker.state")
-		got[state.AsString()] = dp.Value
-	}
-	return got
+	return oteltest.ByAttributes[int64](t, h, "palisade.breaker.status", "palisade.breaker.state")
 }
 
-// transitions returns palisade.breaker.transitions by "previous->state".
+// transitions returns the palisade.breaker.transitions made, by
+// "previous->state" (every legal one's series exists at 0 from the
+// breaker's construction: those are left out).
 func transitions(t *testing.T, h *oteltest.Harness) map[string]int64 {
 	t.Helper()
-	got := map[string]int64{}
-	m := h.Metric(t, "palisade.breaker.transitions")
-	if m == nil {
-		return got
-	}
-	assert.Equal(t, "{transition}", m.Unit)
-	sum := m.Data.(metricdata.Sum[int64])
-	assert.True(t, sum.IsMonotonic)
-	for _, dp := range sum.DataPoints {
-		name, _ := dp.Attributes.Value("palisade.policy.name")
-		assert.Equal(t, "db", name.AsString())
-		from, _ := dp.Attributes.Value("palisade.breaker.previous_state")
-		to, _ := dp.Attributes.Value("palisade.breaker.state")
-		if dp.Value != 0 { // every transition's series exists from construction at 0
-			got[from.AsString()+"->"+to.AsString()] = dp.Value
-		}
-	}
+	got := oteltest.ByAttributes[int64](t, h, "palisade.breaker.transitions", "palisade.breaker.previous_state", "palisade.breaker.state")
+	maps.DeleteFunc(got, func(_ string, n int64) bool { return n == 0 })
 	return got
 }
 
 func failureRatio(t *testing.T, h *oteltest.Harness) float64 {
 	t.Helper()
-	m := h.Metric(t, "palisade.breaker.failure_ratio")
-	require.NotNil(t, m, "palisade.breaker.failure_ratio reported")
-	assert.Equal(t, "1", m.Unit)
-	gauge := m.Data.(metricdata.Gauge[float64])
-	require.Len(t, gauge.DataPoints, 1)
-	assert.Equal(t, attribute.NewSet(attribute.String("palisade.policy.name", "db")), gauge.DataPoints[0].Attributes)
-	return gauge.DataPoints[0].Value
+	return oteltest.Point[float64](t, h, "palisade.breaker.failure_ratio", dbName)
+}
+
+// The instruments' units and kinds, and the name on every point.
+func TestTelemetryInstruments(t *testing.T) {
+	h := oteltest.New()
+	b := breaker.Must(breaker.Config{Name: "db", Telemetry: h.Telemetry, ConsecutiveFailures: 1})
+	_ = b.Execute(context.Background(), fail)
+	for name, want := range map[string]struct {
+		unit      string
+		monotonic bool
+	}{
+		"palisade.breaker.status":      {"1", false},
+		"palisade.breaker.transitions": {"{transition}", true},
+		"palisade.rejected_calls":      {"{call}", true},
+	} {
+		m := h.Metric(t, name)
+		require.NotNil(t, m, name)
+		assert.Equal(t, want.unit, m.Unit, name)
+		sum := m.Data.(metricdata.Sum[int64])
+		assert.Equal(t, want.monotonic, sum.IsMonotonic, name)
+		for _, dp := range sum.DataPoints {
+			v, _ := dp.Attributes.Value("palisade.policy.name")
+			assert.Equal(t, "db", v.AsString(), name)
+		}
+	}
+	assert.Equal(t, "1", h.Metric(t, "palisade.breaker.failure_ratio").Unit)
 }
 
 func TestTelemetryStatusFromConstructionOn(t *testing.T) {
@@ -167,13 +166,8 @@ func TestTelemetryRejections(t *testing.T) {
 		require.Len(t, span.Events(), 1, "AllowContext reports on the caller's span")
 		assert.Equal(t, "palisade.rejected", span.Events()[0].Name)
 
-		m := h.Metric(t, "palisade.rejected_calls")
-		require.NotNil(t, m)
-		assert.Equal(t, "{call}", m.Unit)
-		sum := m.Data.(metricdata.Sum[int64])
-		require.Len(t, sum.DataPoints, 1)
-		assert.Equal(t, int64(3), sum.DataPoints[0].Value)
-		assert.Equal(t, attribute.NewSet(attrs...), sum.DataPoints[0].Attributes)
+		require.Len(t, h.Sum(t, "palisade.rejected_calls"), 1)
+		assert.Equal(t, int64(3), oteltest.Point[int64](t, h, "palisade.rejected_calls", attrs...))
 	})
 }
 

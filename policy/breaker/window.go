@@ -13,6 +13,10 @@ const (
 	outcomeSlow                        // the call was slow
 
 	outcomeOK = outcomeRecorded // a success, not slow
+
+	outcomeBits = 3 // the bits above them hold the window's generation
+	outcomeMask = 1<<outcomeBits - 1
+	genMask     = 1<<(32-outcomeBits) - 1
 )
 
 // ring maps the breaker's running call count onto the slots of a count
@@ -78,8 +82,15 @@ func (b *Breaker) striped() (calls, rejected int64) {
 // successes — a success does not even take a slot: every slot holds the
 // same outcome, so which one is the oldest does not matter, and the call is
 // only counted, in the breaker's stripes.
+//
+// A window's slots are those of the window it replaced, reused: each slot
+// holds its outcome tagged with the generation of the window that wrote
+// it, and a slot of an earlier generation is empty. Starting a window thus
+// costs O(1) and no allocation, however large it is; only when the
+// generation wraps (every 2^29 windows) are the slots cleared.
 type countWindow struct {
 	clean atomic.Bool // full of successes; set under the lock, untimed windows only
+	tag   uint32      // generation << outcomeBits, in every slot this window wrote
 	slots []atomic.Uint32
 	durs  []int64 // duration of each slot's call, ns; only when calls are timed
 
@@ -121,15 +132,39 @@ func newCountWindow(n int, timed bool) *countWindow {
 	return w
 }
 
+// next returns an empty window for the next closed period, on w's slots.
+// Called under mu, once w is retired. A late call of w's period may still
+// read a slot (atomically): what it finds only decides whether it takes
+// the lock, where it is found late and records nothing.
+func (w *countWindow) next() *countWindow {
+	gen := (w.tag>>outcomeBits + 1) & genMask
+	if gen == 0 {
+		// Wrapped: a slot of the window 2^29 generations back would pass
+		// for one of this window.
+		for i := range w.slots {
+			w.slots[i].Store(0)
+		}
+	}
+	return &countWindow{tag: gen << outcomeBits, slots: w.slots, durs: w.durs}
+}
+
+// holds reports whether the slot word s holds outcome, written by w.
+func (w *countWindow) holds(s, outcome uint32) bool { return s == outcome|w.tag }
+
 // record puts outcome in slot i and adjusts the counts. Called under mu.
 func (w *countWindow) record(i uint32, outcome uint32, dur int64) {
 	s := &w.slots[i]
 	old := s.Load()
-	s.Store(outcome)
+	if old&^outcomeMask != w.tag || old&outcomeRecorded == 0 {
+		old = 0 // empty, or of an earlier window: nothing to take out
+	} else if w.durs != nil {
+		w.durSum -= w.durs[i]
+	}
+	s.Store(outcome | w.tag)
 	w.count(old, -1)
 	w.count(outcome, 1)
 	if w.durs != nil {
-		w.durSum += dur - w.durs[i]
+		w.durSum += dur
 		w.durs[i] = dur
 	}
 }

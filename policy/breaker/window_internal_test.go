@@ -24,3 +24,30 @@ func TestRingIndexIsPositionModuloSize(t *testing.T) {
 		}
 	}
 }
+
+// A window on the slots of the one before finds them empty, durations
+// included, and so does the one after a wrap of the generation, whose slots
+// are cleared.
+func TestNextWindowFindsReusedSlotsEmpty(t *testing.T) {
+	for _, startGen := range []uint32{0, genMask - 1} {
+		w := newCountWindow(4, true)
+		w.tag = startGen << outcomeBits
+		for i := range uint32(4) {
+			w.record(i, outcomeOK|outcomeFailed|outcomeSlow, 100)
+		}
+		for range 3 { // through the wrap, from genMask-1
+			w = w.next()
+			if w.calls != 0 || w.failures != 0 || w.slow != 0 || w.durSum != 0 {
+				t.Fatalf("gen %d: counts %d %d %d %d", w.tag>>outcomeBits, w.calls, w.failures, w.slow, w.durSum)
+			}
+			w.record(1, outcomeOK, 7)
+			w.record(1, outcomeOK|outcomeFailed, 5) // replaces its own
+			if w.calls != 1 || w.failures != 1 || w.slow != 0 || w.durSum != 5 {
+				t.Fatalf("gen %d: after two records, counts %d %d %d %d", w.tag>>outcomeBits, w.calls, w.failures, w.slow, w.durSum)
+			}
+			if !w.holds(w.slots[1].Load(), outcomeOK|outcomeFailed) || w.holds(w.slots[0].Load(), outcomeOK|outcomeFailed|outcomeSlow) {
+				t.Fatalf("gen %d: slots %v", w.tag>>outcomeBits, w.slots[0].Load())
+			}
+		}
+	}
+}

@@ -422,9 +422,41 @@ func TestAcquire(t *testing.T) {
 		var zero bulkhead.Permit
 		zero.Release()
 		assert.Equal(t, 0, b.InFlight())
-		assert.Panics(t, func() { p.Release() }, "a slot released twice is reported once nothing is held")
+		p.Release() // released twice: does nothing
 		assert.Equal(t, 0, b.InFlight())
 	})
+}
+
+// Releasing a Permit twice frees its slot once: the second Release must
+// not free a slot someone else holds.
+func TestPermitDoubleReleaseFreesOneSlot(t *testing.T) {
+	b := mustNew(t, bulkhead.Config{MaxConcurrent: 2})
+	p, err := b.Acquire(t.Context())
+	require.NoError(t, err)
+	other, err := b.Acquire(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 2, b.InFlight())
+
+	p.Release()
+	p.Release()
+	assert.Equal(t, 1, b.InFlight(), "the other permit's slot is still held")
+	_, err = b.Acquire(t.Context())
+	require.NoError(t, err, "one slot free")
+	_, err = b.Acquire(t.Context())
+	require.ErrorIs(t, err, bulkhead.ErrFull, "and only one")
+	other.Release()
+}
+
+// A copy of a Permit released after the original frees a slot nobody holds:
+// the bulkhead notices when no slot is held at all, and panics.
+func TestReleasingACopyTwiceIsNoticed(t *testing.T) {
+	b := mustNew(t, bulkhead.Config{MaxConcurrent: 1})
+	p, err := b.Acquire(t.Context())
+	require.NoError(t, err)
+	copied := p
+	p.Release()
+	assert.Panics(t, func() { copied.Release() })
+	assert.Equal(t, 0, b.InFlight())
 }
 
 func TestInPipeline(t *testing.T) {
@@ -481,4 +513,12 @@ func TestUsableAcrossBubbles(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 0, b.InFlight())
+}
+
+func TestNilFuncPanicsNamingTheContract(t *testing.T) {
+	b := mustNew(t, bulkhead.Config{MaxConcurrent: 1})
+	assert.PanicsWithValue(t, "palisade/bulkhead: Execute called with a nil policy.Func", func() {
+		_ = b.Execute(t.Context(), nil)
+	})
+	assert.Equal(t, 0, b.InFlight(), "no slot taken")
 }

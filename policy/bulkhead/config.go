@@ -9,13 +9,19 @@ import (
 	"github.com/palisade-go/palisade/telemetry"
 )
 
-// DefaultMaxConcurrent is the MaxConcurrent of a Config that leaves it zero.
-const DefaultMaxConcurrent = 100
+// Defaults of the Config fields left zero.
+const (
+	// DefaultName names a bulkhead whose Config.Name is empty.
+	DefaultName = "bulkhead"
+	// DefaultMaxConcurrent is the MaxConcurrent of a Config that leaves it
+	// zero.
+	DefaultMaxConcurrent = 100
+)
 
 // Config configures a [Bulkhead]. The zero value is valid: at most 100 calls
 // at once, no queue.
 type Config struct {
-	// Name names the policy in telemetry and errors; default "bulkhead".
+	// Name names the policy in telemetry and errors; default [DefaultName].
 	Name string
 	// MaxConcurrent is how many calls may run at once; default 100
 	// ([DefaultMaxConcurrent]). Must not be negative.
@@ -45,12 +51,12 @@ func New(cfg Config) (*Bulkhead, error) {
 	case int64(cfg.MaxConcurrent) > maxLimit:
 		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxConcurrent must be <= %d, got %d", int64(maxLimit), cfg.MaxConcurrent)
 	case cfg.MaxQueue < 0:
-		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxQueue must be >= 0, got %d", cfg.MaxQueue)
+		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxQueue must be >= 0 (0 means no queue), got %d", cfg.MaxQueue)
 	case cfg.MaxWait < 0:
 		return nil, fmt.Errorf("palisade/bulkhead: Config.MaxWait must be >= 0 (0 means until the context ends), got %v", cfg.MaxWait)
 	}
 	if cfg.Name == "" {
-		cfg.Name = "bulkhead"
+		cfg.Name = DefaultName
 	}
 	if cfg.MaxConcurrent == 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent

@@ -1,6 +1,8 @@
 package bulkhead_test
 
 import (
+	"math"
+	"regexp"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		field string
 	}{
 		{bulkhead.Config{MaxConcurrent: -1}, "Config.MaxConcurrent"},
+		{bulkhead.Config{MaxConcurrent: math.MaxInt}, "Config.MaxConcurrent"},
 		{bulkhead.Config{MaxQueue: -1}, "Config.MaxQueue"},
 		{bulkhead.Config{MaxWait: -time.Second}, "Config.MaxWait"},
 	} {
@@ -27,6 +30,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			assert.Nil(t, b)
 			assert.Contains(t, err.Error(), tc.field)
 			assert.Contains(t, err.Error(), "palisade/bulkhead:")
+			// One style for every package: "palisade/<pkg>: Config.<Field> must be ..., got ...".
+			assert.Regexp(t, `^palisade/bulkhead: `+regexp.QuoteMeta(tc.field)+` must be .+, got .+$`, err.Error())
 			assert.PanicsWithError(t, err.Error(), func() { bulkhead.Must(tc.cfg) })
 		})
 	}

@@ -7,34 +7,10 @@ import (
 	"testing/synctest"
 	"time"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-
+	"github.com/palisade-go/palisade/internal/oteltest"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/bulkhead"
-	"github.com/palisade-go/palisade/telemetry"
 )
-
-// mxRejections returns palisade.rejected_calls, summed over its attribute
-// sets.
-func mxRejections(t *testing.T, reader *sdkmetric.ManualReader) int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "palisade.rejected_calls" {
-				for _, dp := range s.DataPoints {
-					n += dp.Value
-				}
-			}
-		}
-	}
-	return n
-}
 
 // TestPanicCancelTimeoutMatrix makes a call through a bulkhead of one slot
 // and a queue of one panic, be cancelled or reach a deadline before it gets
@@ -206,9 +182,8 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 	} {
 		t.Run(r.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				reader := sdkmetric.NewManualReader()
-				tel := telemetry.New(telemetry.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
-				b := bulkhead.Must(bulkhead.Config{MaxConcurrent: 1, MaxQueue: 1, MaxWait: r.maxWait, Telemetry: tel})
+				h := oteltest.New()
+				b := bulkhead.Must(bulkhead.Config{MaxConcurrent: 1, MaxQueue: 1, MaxWait: r.maxWait, Telemetry: h.Telemetry})
 				var occupiers []chan struct{}
 				occupy := func(v any) func() {
 					started, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -274,7 +249,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				if ran != r.ran || elapsed != r.elapsed {
 					t.Fatalf("fn ran: %v after %v; want %v after %v", ran, elapsed, r.ran, r.elapsed)
 				}
-				if n := mxRejections(t, reader); n != r.rejected {
+				if n := h.Count(t, "palisade.rejected_calls"); n != r.rejected {
 					t.Fatalf("palisade.rejected_calls = %d, want %d", n, r.rejected)
 				}
 				if b.InFlight() != 0 || b.Queued() != 0 {

@@ -115,7 +115,7 @@ func stress(t *testing.T, cfg bulkhead.Config) {
 	assert.Equal(t, 0, b.InFlight())
 	assert.Equal(t, 0, b.Queued())
 	if full.Load() > 0 {
-		assert.Equal(t, full.Load(), value(t, h, "palisade.rejected_calls",
+		assert.Equal(t, full.Load(), oteltest.Point[int64](t, h, "palisade.rejected_calls",
 			attribute.String("palisade.policy.type", "bulkhead"),
 			attribute.String("palisade.policy.name", "stress"),
 			attribute.String("error.type", "bulkhead_full")), "every ErrFull reported once")

@@ -15,34 +15,15 @@ import (
 	"github.com/palisade-go/palisade/policy/bulkhead"
 )
 
-// sums collects and returns the int64 sums named name, by attribute set.
-func sums(t *testing.T, h *oteltest.Harness, name string) map[attribute.Distinct]metricdata.DataPoint[int64] {
-	t.Helper()
-	out := map[attribute.Distinct]metricdata.DataPoint[int64]{}
-	for _, dp := range h.Sum(t, name) {
-		out[dp.Attributes.Equivalent()] = dp
-	}
-	return out
-}
-
-// value returns the value of the int64 sum name with exactly attrs.
-func value(t *testing.T, h *oteltest.Harness, name string, attrs ...attribute.KeyValue) int64 {
-	t.Helper()
-	set := attribute.NewSet(attrs...)
-	dp, ok := sums(t, h, name)[set.Equivalent()]
-	require.True(t, ok, "no %s point with %v", name, attrs)
-	return dp.Value
-}
-
 func TestTelemetryObservedGauges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := oteltest.New()
 		b := bulkhead.Must(bulkhead.Config{Name: "db", MaxConcurrent: 2, MaxQueue: 3, Telemetry: h.Telemetry})
 		name := attribute.String("palisade.policy.name", "db")
 		gauges := func() (usage, limit, queued int64) {
-			return value(t, h, "palisade.bulkhead.usage", name),
-				value(t, h, "palisade.bulkhead.limit", name),
-				value(t, h, "palisade.bulkhead.queued", name)
+			return oteltest.Point[int64](t, h, "palisade.bulkhead.usage", name),
+				oteltest.Point[int64](t, h, "palisade.bulkhead.limit", name),
+				oteltest.Point[int64](t, h, "palisade.bulkhead.queued", name)
 		}
 		u, l, q := gauges()
 		assert.Equal(t, [3]int64{0, 2, 0}, [3]int64{u, l, q})
@@ -99,7 +80,7 @@ func TestTelemetryRejections(t *testing.T) {
 		span := h.InSpan(t, func(ctx context.Context) {
 			require.ErrorIs(t, b.Execute(ctx, noop), bulkhead.ErrFull)
 		})
-		assert.Equal(t, int64(1), value(t, h, "palisade.rejected_calls", attrs...))
+		assert.Equal(t, int64(1), oteltest.Point[int64](t, h, "palisade.rejected_calls", attrs...))
 
 		require.Len(t, h.Spans.Ended(), 1)
 		events := span.Events()
@@ -109,8 +90,8 @@ func TestTelemetryRejections(t *testing.T) {
 
 		// MaxWait passing is a rejection too: the call gets ErrFull.
 		require.ErrorIs(t, w.result(), bulkhead.ErrFull)
-		assert.Equal(t, int64(2), value(t, h, "palisade.rejected_calls", attrs...))
-		assert.Len(t, sums(t, h, "palisade.rejected_calls"), 1, "one attribute set")
+		assert.Equal(t, int64(2), oteltest.Point[int64](t, h, "palisade.rejected_calls", attrs...))
+		assert.Len(t, h.Sum(t, "palisade.rejected_calls"), 1, "one attribute set")
 
 		holder.finish()
 		require.NoError(t, holder.result())

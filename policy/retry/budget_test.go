@@ -34,9 +34,11 @@ func TestBudgetDenial(t *testing.T) {
 	n, err := retries(t, r)
 	assert.Equal(t, 2, n)
 
-	var be *retry.BudgetExhaustedError
+	var be *retry.Error
 	require.ErrorAs(t, err, &be)
-	assert.Equal(t, &retry.BudgetExhaustedError{Attempts: 3, Err: errBoom}, be)
+	assert.Equal(t, &retry.Error{Policy: retry.DefaultName, Attempts: 3, Err: errBoom, BudgetExhausted: true}, be)
+	assert.Equal(t, "retry_budget_exhausted", be.ErrorType())
+	assert.Equal(t, "palisade/retry: retry: retry budget exhausted after 3 attempts: boom", err.Error())
 	assert.ErrorIs(t, err, retry.ErrBudgetExhausted)
 	assert.ErrorIs(t, err, policy.ErrRejected)
 	assert.ErrorIs(t, err, errBoom, "the last error is in the chain")
@@ -164,7 +166,7 @@ func TestBudgetSharedByConcurrentCallers(t *testing.T) {
 		}
 		done.Wait()
 		assert.EqualValues(t, callers, denied.Load(), "every caller ends denied")
-		// MinRetries + Ratio × calls = 5 + 0.5 × 20 retries, no more.
+		// MinExtra + Ratio × calls = 5 + 0.5 × 20 retries, no more.
 		assert.EqualValues(t, callers+15, runs.Load())
 	})
 }

@@ -6,12 +6,16 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/telemetry"
 )
 
 // Defaults of [Config].
 const (
+	// DefaultName names a retry whose Config.Name is empty.
+	DefaultName = "retry"
+
 	// DefaultMaxAttempts is the number of attempts, the first included, when
 	// Config.MaxAttempts is 0.
 	DefaultMaxAttempts = 3
@@ -37,7 +41,7 @@ const (
 // Config configures a [Retry]. Its zero value is a retry of 3 attempts with
 // the [DefaultBackOff] delays.
 type Config struct {
-	// Name names the policy in telemetry and errors; default "retry".
+	// Name names the policy in telemetry and errors; default [DefaultName].
 	Name string
 
 	// MaxAttempts is how many attempts a call may make in all, the first
@@ -96,6 +100,36 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 }
 
+// New returns a Retry configured by cfg, or an error naming the first
+// invalid field.
+func New(cfg Config) (*Retry, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	return &Retry{
+		name:        cfg.Name,
+		maxAttempts: cfg.MaxAttempts,
+		backOff:     cfg.BackOff,
+		maxDuration: cfg.MaxDuration,
+		maxHint:     cfg.MaxRetryAfter,
+		shouldRetry: cfg.ShouldRetry,
+		onRetry:     cfg.OnRetry,
+		budget:      cfg.Budget,
+		report:      report.NewRetry(cfg.Telemetry, cfg.Name, budgetExhaustedType),
+	}, nil
+}
+
+// Must is like New but panics with New's error; for configurations written
+// as literals.
+func Must(cfg Config) *Retry {
+	r, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
 // DefaultBackOff returns a new exponential backoff with the defaults of
 // [Config.BackOff]: a first delay of 100ms ([DefaultInitialInterval]),
 // multiplied by 2 ([DefaultMultiplier]) for each retry up to 10s
@@ -124,22 +158,22 @@ func (cfg Config) validate() (Config, error) {
 	case cfg.MaxAttempts == 0:
 		cfg.MaxAttempts = DefaultMaxAttempts
 	case cfg.MaxAttempts < Unlimited:
-		return cfg, fmt.Errorf("palisade/retry: Config.MaxAttempts must be >= 1, or -1 for unlimited, got %d", cfg.MaxAttempts)
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxAttempts must be >= 1, or -1 for unlimited (0 means %d), got %d", DefaultMaxAttempts, cfg.MaxAttempts)
 	}
 	if cfg.MaxDuration < 0 {
-		return cfg, fmt.Errorf("palisade/retry: Config.MaxDuration must be >= 0, got %v", cfg.MaxDuration)
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxDuration must be >= 0 (0 means no limit), got %v", cfg.MaxDuration)
 	}
 	switch {
 	case cfg.MaxRetryAfter == 0:
 		cfg.MaxRetryAfter = DefaultMaxRetryAfter
 	case cfg.MaxRetryAfter < 0:
-		return cfg, fmt.Errorf("palisade/retry: Config.MaxRetryAfter must be >= 0, got %v", cfg.MaxRetryAfter)
+		return cfg, fmt.Errorf("palisade/retry: Config.MaxRetryAfter must be >= 0 (0 means %v), got %v", DefaultMaxRetryAfter, cfg.MaxRetryAfter)
 	}
 	if cfg.BackOff == nil {
 		cfg.BackOff = DefaultBackOff
 	}
 	if cfg.Name == "" {
-		cfg.Name = "retry"
+		cfg.Name = DefaultName
 	}
 	return cfg, nil
 }

@@ -10,8 +10,8 @@
 //   - If the caller's context has ended, the error comes back unchanged: a
 //     call whose caller gave up is not retried.
 //   - If Config.ShouldRetry says no, the error comes back unchanged.
-//   - If the call has made MaxAttempts attempts, it ends with an
-//     *[ExhaustedError].
+//   - If the call has made MaxAttempts attempts, it ends with an *[Error]
+//     matching [ErrExhausted].
 //
 // Otherwise the policy computes the delay before the next attempt: the
 // call's BackOff, made by Config.BackOff at the call's first retry and
@@ -32,22 +32,23 @@
 // after the first attempt started, ends the call at once, as exhausted,
 // rather than as the context's DeadlineExceeded later. Delays are compared
 // with the time left, never added to a time, so a delay of any size (a hint
-// of math.MaxInt64 included) is merely too long. Then the [Budget], if any,
-// must allow the retry, or the call ends with a *[BudgetExhaustedError], a
-// rejection. Config.OnRetry and the telemetry are told, the policy waits the
-// delay — or returns the context's error as soon as the context ends — and,
-// if the context has still not ended (a zero delay included), runs the next
-// attempt.
+// of math.MaxInt64 included) is merely too long. Then the budget
+// (Config.Budget), if any, must allow the retry, or the call ends with an
+// *[Error] whose BudgetExhausted is true, a rejection. Config.OnRetry and
+// the telemetry are told, the policy waits the delay — or returns the
+// context's error as soon as the context ends — and, if the context has
+// still not ended (a zero delay included), runs the next attempt.
 //
 // # Errors
 //
 // A call's result is, depending on why it stopped: nil; the function's error
 // unchanged (not retryable, or the caller's context ended); the inner error
 // of a permanent error; the error unchanged when its hint is longer than
-// MaxRetryAfter; an *[ExhaustedError] matching [ErrExhausted] and the
-// last error; a *[BudgetExhaustedError] matching [ErrBudgetExhausted],
+// MaxRetryAfter; an *[Error] matching [ErrExhausted] and the last error;
+// an *[Error] with BudgetExhausted set, matching [ErrBudgetExhausted],
 // policy.ErrRejected and the last error; or the context's error when it
-// ended during a delay or before the next attempt. A panic in the function is never retried.
+// ended during a delay or before the next attempt. A panic in the function
+// is never retried.
 //
 // # Attempts
 //

@@ -25,7 +25,7 @@ func (exhaustedSentinel) Error() string     { return "palisade/retry: attempts e
 func (exhaustedSentinel) ErrorType() string { return exhaustedType }
 
 // ErrBudgetExhausted is matched, with errors.Is, by every error a Retry
-// returns because its [Budget] denied a retry. It matches
+// returns because its budget (Config.Budget) denied a retry. It matches
 // policy.ErrRejected.
 var ErrBudgetExhausted error = budgetSentinel{}
 
@@ -35,53 +35,52 @@ func (budgetSentinel) Error() string        { return "palisade/retry: retry budg
 func (budgetSentinel) Is(target error) bool { return target == policy.ErrRejected }
 func (budgetSentinel) ErrorType() string    { return budgetExhaustedType }
 
-// ExhaustedError is the error of a call that ran out of attempts. It
-// matches [ErrExhausted] and, through Unwrap, the last attempt's error (so
-// policy.RetryAfter finds that error's hint, if any).
-type ExhaustedError struct {
+// Error is the error of a call that a Retry gave up on: it ran out of
+// attempts, or its budget denied a retry (BudgetExhausted). It wraps the
+// last attempt's error, so errors.Is and policy.RetryAfter see that error
+// too, and matches, as well:
+//
+//   - [ErrExhausted], when the call ran out of attempts (error.type
+//     "retry_exhausted");
+//   - [ErrBudgetExhausted] and policy.ErrRejected, when the budget denied a
+//     retry (error.type "retry_budget_exhausted").
+type Error struct {
+	// Policy is the name of the Retry.
+	Policy string
 	// Attempts is the number of attempts the call made, the first included.
 	Attempts int
 	// Err is the error of the last attempt.
 	Err error
+	// BudgetExhausted is true when the budget denied the next attempt,
+	// false when the call ran out of attempts.
+	BudgetExhausted bool
 }
 
-// Error describes the exhaustion and the last attempt's error.
-func (e *ExhaustedError) Error() string {
-	return fmt.Sprintf("palisade/retry: gave up after %d attempts: %v", e.Attempts, e.Err)
-}
-
-// Unwrap returns the last attempt's error.
-func (e *ExhaustedError) Unwrap() error { return e.Err }
-
-// Is reports whether target is ErrExhausted.
-func (e *ExhaustedError) Is(target error) bool { return target == ErrExhausted }
-
-// ErrorType returns "retry_exhausted", the error.type of every exhaustion.
-func (e *ExhaustedError) ErrorType() string { return exhaustedType }
-
-// BudgetExhaustedError is the error of a call whose retry its [Budget]
-// denied. It matches [ErrBudgetExhausted], policy.ErrRejected and, through
-// Unwrap, the last attempt's error.
-type BudgetExhaustedError struct {
-	// Attempts is the number of attempts the call made, the first included.
-	Attempts int
-	// Err is the error of the last attempt.
-	Err error
-}
-
-// Error describes the denial and the last attempt's error.
-func (e *BudgetExhaustedError) Error() string {
-	return fmt.Sprintf("palisade/retry: retry budget exhausted after %d attempts: %v", e.Attempts, e.Err)
+// Error describes why the call ended and the last attempt's error.
+func (e *Error) Error() string {
+	if e.BudgetExhausted {
+		return fmt.Sprintf("palisade/retry: %s: retry budget exhausted after %d attempts: %v", e.Policy, e.Attempts, e.Err)
+	}
+	return fmt.Sprintf("palisade/retry: %s: gave up after %d attempts: %v", e.Policy, e.Attempts, e.Err)
 }
 
 // Unwrap returns the last attempt's error.
-func (e *BudgetExhaustedError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is ErrBudgetExhausted or policy.ErrRejected.
-func (e *BudgetExhaustedError) Is(target error) bool {
-	return target == ErrBudgetExhausted || target == policy.ErrRejected
+// Is reports whether target is ErrExhausted (out of attempts), or
+// ErrBudgetExhausted or policy.ErrRejected (budget denied).
+func (e *Error) Is(target error) bool {
+	if e.BudgetExhausted {
+		return target == ErrBudgetExhausted || target == policy.ErrRejected
+	}
+	return target == ErrExhausted
 }
 
-// ErrorType returns "retry_budget_exhausted", the error.type of every
-// budget denial.
-func (e *BudgetExhaustedError) ErrorType() string { return budgetExhaustedType }
+// ErrorType returns "retry_budget_exhausted" when the budget denied a
+// retry, else "retry_exhausted".
+func (e *Error) ErrorType() string {
+	if e.BudgetExhausted {
+		return budgetExhaustedType
+	}
+	return exhaustedType
+}

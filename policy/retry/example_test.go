@@ -55,7 +55,7 @@ func Example_exhausted() {
 	errDown := errors.New("service down")
 	err := r.Execute(context.Background(), func(context.Context) error { return errDown })
 
-	var ex *retry.ExhaustedError
+	var ex *retry.Error
 	fmt.Println(errors.As(err, &ex), ex.Attempts)
 	fmt.Println(errors.Is(err, retry.ErrExhausted), errors.Is(err, errDown))
 	// Output:

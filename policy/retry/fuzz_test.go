@@ -105,8 +105,8 @@ func FuzzConfig(f *testing.F) {
 				}
 				return
 			}
-			var ee *retry.ExhaustedError
-			if !errors.As(err, &ee) || ee.Attempts != calls || ee.Err != errFn || errors.Is(err, policy.ErrRejected) {
+			var ee *retry.Error
+			if !errors.As(err, &ee) || ee.BudgetExhausted || ee.Attempts != calls || ee.Err != errFn || errors.Is(err, policy.ErrRejected) {
 				t.Fatalf("call of %d attempts ended with %#v", calls, err)
 			}
 			if calls > k {
@@ -226,8 +226,8 @@ func FuzzBudgetConfig(f *testing.F) {
 					t.Fatalf("call %d made %d retries, the budget allows %d", calls, attempts-1, want)
 				}
 				if want < maxAttempts-1 {
-					var be *retry.BudgetExhaustedError
-					if !errors.As(err, &be) || be.Attempts != attempts || be.Err != errFn ||
+					var be *retry.Error
+					if !errors.As(err, &be) || !be.BudgetExhausted || be.Attempts != attempts || be.Err != errFn ||
 						!errors.Is(err, retry.ErrBudgetExhausted) || !errors.Is(err, policy.ErrRejected) {
 						t.Fatalf("call denied a retry ended with %#v", err)
 					}

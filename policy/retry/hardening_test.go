@@ -66,7 +66,7 @@ func TestNoWaitPastTheCallersDeadline(t *testing.T) {
 		err := r.Execute(ctx, rec.fn)
 
 		// Attempts at 0s, 1s, 2s; a wait until 3s cannot end before 2.5s.
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, err, &ex, "exhausted, not the deadline: got %v", err)
 		assert.NotErrorIs(t, err, context.DeadlineExceeded)
 		assert.ErrorIs(t, err, errBoom)
@@ -162,8 +162,21 @@ func TestZeroDelayChecksTheContextBeforeEachAttempt(t *testing.T) {
 
 func TestNilBackOffPanicsNamingTheContract(t *testing.T) {
 	r := newRetry(t, retry.Config{BackOff: func() backoff.BackOff { return nil }})
-	assert.PanicsWithValue(t, "palisade/retry: Config.BackOff returned a nil backoff.BackOff", func() {
+	assert.PanicsWithValue(t, "palisade/retry: Config.BackOff returned nil (<nil>)", func() {
 		_ = r.Execute(t.Context(), func(context.Context) error { return errBoom })
+	})
+	// A nil pointer in the interface is nil too: its Reset would panic
+	// with a bare nil dereference inside package backoff.
+	r = newRetry(t, retry.Config{BackOff: func() backoff.BackOff { return (*backoff.ExponentialBackOff)(nil) }})
+	assert.PanicsWithValue(t, "palisade/retry: Config.BackOff returned nil (*backoff.ExponentialBackOff)", func() {
+		_ = r.Execute(t.Context(), func(context.Context) error { return errBoom })
+	})
+}
+
+func TestNilFuncPanicsNamingTheContract(t *testing.T) {
+	r := newRetry(t, retry.Config{})
+	assert.PanicsWithValue(t, "palisade/retry: Execute called with a nil policy.Func", func() {
+		_ = r.Execute(t.Context(), nil)
 	})
 }
 

@@ -51,7 +51,7 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 		// steps are what each attempt does; after the last, attempts fail.
 		steps     []step
 		err       error // the very value, unless exhausted
-		exhausted bool  // an ExhaustedError wrapping errBoom
+		exhausted bool  // a *retry.Error (exhausted) wrapping errBoom
 		panic     any
 		attempts  int
 		elapsed   time.Duration
@@ -204,8 +204,8 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				case panicked != nil:
 					t.Fatalf("panicked with %v", panicked)
 				case r.exhausted:
-					var ee *retry.ExhaustedError
-					if !errors.As(err, &ee) || ee.Attempts != r.attempts || ee.Err != errBoom {
+					var ee *retry.Error
+					if !errors.As(err, &ee) || ee.BudgetExhausted || ee.Attempts != r.attempts || ee.Err != errBoom {
 						t.Fatalf("returned %v, want exhaustion after %d attempts", err, r.attempts)
 					}
 				case err != r.err:

@@ -3,10 +3,13 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/palisade-go/palisade/internal/contract"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/budget"
@@ -26,36 +29,6 @@ type Retry struct {
 	report      *report.Retry
 }
 
-// New returns a Retry configured by cfg, or an error naming the first
-// invalid field.
-func New(cfg Config) (*Retry, error) {
-	cfg, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
-	return &Retry{
-		name:        cfg.Name,
-		maxAttempts: cfg.MaxAttempts,
-		backOff:     cfg.BackOff,
-		maxDuration: cfg.MaxDuration,
-		maxHint:     cfg.MaxRetryAfter,
-		shouldRetry: cfg.ShouldRetry,
-		onRetry:     cfg.OnRetry,
-		budget:      cfg.Budget,
-		report:      report.NewRetry(cfg.Telemetry, cfg.Name, budgetExhaustedType),
-	}, nil
-}
-
-// Must is like New but panics with New's error; for configurations written
-// as literals.
-func Must(cfg Config) *Retry {
-	r, err := New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return r
-}
-
 // Name returns the policy's name.
 func (r *Retry) Name() string { return r.name }
 
@@ -69,6 +42,9 @@ func (r *Retry) MaxAttempts() int { return r.maxAttempts }
 // Each attempt gets a context derived from ctx, in which [Attempt] gives its
 // number. A panic in fn is not retried: it goes on up the stack.
 func (r *Retry) Execute(ctx context.Context, fn policy.Func) error {
+	if fn == nil {
+		panic(contract.NilFunc("retry"))
+	}
 	if r.budget != nil {
 		r.budget.Call()
 	}
@@ -109,19 +85,18 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 			return err
 		}
 		if attempt == r.maxAttempts {
-			return &ExhaustedError{Attempts: attempt, Err: err}
+			return r.exhausted(attempt, err)
 		}
 
 		if b == nil {
-			b = r.backOff()
-			if b == nil {
-				panic("palisade/retry: Config.BackOff returned a nil backoff.BackOff")
+			if b = r.backOff(); isNil(b) {
+				panic(fmt.Sprintf("palisade/retry: Config.BackOff returned nil (%T)", b))
 			}
 			b.Reset()
 		}
 		delay := b.NextBackOff()
 		if delay == backoff.Stop {
-			return &ExhaustedError{Attempts: attempt, Err: err}
+			return r.exhausted(attempt, err)
 		}
 		if delay < 0 {
 			delay = 0
@@ -135,11 +110,11 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 			delay = max(delay, hint)
 		}
 		if !r.canWait(ctx, start, delay) {
-			return &ExhaustedError{Attempts: attempt, Err: err}
+			return r.exhausted(attempt, err)
 		}
 		if r.budget != nil && !r.budget.TryExtra() {
 			r.report.BudgetRejected(ctx)
-			return &BudgetExhaustedError{Attempts: attempt, Err: err}
+			return &Error{Policy: r.name, Attempts: attempt, Err: err, BudgetExhausted: true}
 		}
 
 		if r.onRetry != nil {
@@ -170,6 +145,22 @@ func (r *Retry) retry(ctx context.Context, fn policy.Func, err error, start time
 			return nil
 		}
 	}
+}
+
+// isNil reports whether b is nil, or a nil pointer in an interface (a
+// BackOff func returning a nil *backoff.ExponentialBackOff), whose first
+// method call would panic deep inside the backoff package.
+func isNil(b backoff.BackOff) bool {
+	if b == nil {
+		return true
+	}
+	v := reflect.ValueOf(b)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// exhausted returns the error of a call that ran out of attempts.
+func (r *Retry) exhausted(attempts int, err error) error {
+	return &Error{Policy: r.name, Attempts: attempts, Err: err}
 }
 
 // canWait reports whether a wait of delay, starting now, ends in time for

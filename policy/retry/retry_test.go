@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -100,7 +101,7 @@ func TestConstantBackOffDelays(t *testing.T) {
 		start := time.Now()
 		err := r.Execute(t.Context(), rec.fn)
 
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, err, &ex)
 		assert.Equal(t, 4, ex.Attempts)
 		assert.Equal(t, []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}, rec.offsets(start))
@@ -171,7 +172,7 @@ func TestMaxAttempts(t *testing.T) {
 			assert.Equal(t, c.want, r.MaxAttempts())
 			rec := failing(100)
 			err := r.Execute(t.Context(), rec.fn)
-			var ex *retry.ExhaustedError
+			var ex *retry.Error
 			require.ErrorAs(t, err, &ex)
 			assert.Equal(t, c.want, ex.Attempts)
 			assert.Len(t, rec.times, c.want)
@@ -191,9 +192,11 @@ func TestExhaustedErrorShape(t *testing.T) {
 	last := hintError{after: time.Millisecond}
 	err := r.Execute(t.Context(), func(context.Context) error { return last })
 
-	var ex *retry.ExhaustedError
+	var ex *retry.Error
 	require.ErrorAs(t, err, &ex)
-	assert.Equal(t, &retry.ExhaustedError{Attempts: 2, Err: last}, ex)
+	assert.Equal(t, &retry.Error{Policy: retry.DefaultName, Attempts: 2, Err: last}, ex)
+	assert.Equal(t, "retry_exhausted", ex.ErrorType())
+	assert.Equal(t, "palisade/retry: retry: gave up after 2 attempts: "+last.Error(), err.Error())
 	assert.ErrorIs(t, err, retry.ErrExhausted)
 	assert.ErrorIs(t, err, last, "the last error is in the chain")
 	assert.NotErrorIs(t, err, policy.ErrRejected)
@@ -229,7 +232,7 @@ func TestMaxDuration(t *testing.T) {
 				start := time.Now()
 				err := r.Execute(t.Context(), rec.fn)
 
-				var ex *retry.ExhaustedError
+				var ex *retry.Error
 				require.ErrorAs(t, err, &ex)
 				assert.Equal(t, c.attempts, ex.Attempts)
 				assert.ErrorIs(t, err, errBoom)
@@ -292,7 +295,7 @@ func TestRetryAfterTooLongForMaxDuration(t *testing.T) {
 
 		assert.Zero(t, time.Since(start), "the call ends at once instead of sleeping through the hint")
 		assert.False(t, retried)
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, err, &ex)
 		assert.Equal(t, 1, ex.Attempts)
 		assert.ErrorIs(t, err, busy)
@@ -498,7 +501,7 @@ func TestBackOffStop(t *testing.T) {
 		start := time.Now()
 		err := r.Execute(t.Context(), rec.fn)
 
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, err, &ex, "backoff.Stop ends the call as exhausted")
 		assert.Equal(t, 3, ex.Attempts)
 		assert.ErrorIs(t, err, errBoom)
@@ -523,7 +526,7 @@ func TestBackOffStop(t *testing.T) {
 
 		r = newRetry(t, retry.Config{BackOff: func() backoff.BackOff { return &backoff.StopBackOff{} }})
 		rec = failing(100)
-		var ex *retry.ExhaustedError
+		var ex *retry.Error
 		require.ErrorAs(t, r.Execute(t.Context(), rec.fn), &ex)
 		assert.Equal(t, 1, ex.Attempts)
 	})
@@ -616,10 +619,13 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{retry.Config{MaxAttempts: -2}, "Config.MaxAttempts"},
 		{retry.Config{MaxDuration: -time.Second}, "Config.MaxDuration"},
+		{retry.Config{MaxRetryAfter: -time.Second}, "Config.MaxRetryAfter"},
 	} {
 		_, err := retry.New(c.cfg)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), c.field)
+		// One style for every package: "palisade/<pkg>: Config.<Field> must be ..., got ...".
+		assert.Regexp(t, `^palisade/retry: `+regexp.QuoteMeta(c.field)+` must be .+, got .+$`, err.Error())
 		assert.Contains(t, err.Error(), "palisade/retry")
 		assert.Panics(t, func() { retry.Must(c.cfg) })
 	}

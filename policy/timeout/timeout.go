@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/contract"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
@@ -28,6 +29,9 @@ func (t *Timeout) Duration() time.Duration { return t.duration }
 // that deadline is the caller's to report, and a timer of the policy's
 // firing at the same instant must not race it into an ErrTimeout.
 func (t *Timeout) Execute(ctx context.Context, fn policy.Func) error {
+	if fn == nil {
+		panic(contract.NilFunc("timeout"))
+	}
 	deadline := time.Now().Add(t.duration)
 	if parent, ok := ctx.Deadline(); ok && !parent.After(deadline) {
 		return fn(ctx)

@@ -186,11 +186,9 @@ func TestTelemetry(t *testing.T) {
 		m := h.Metric(t, "palisade.timeout.timeouts")
 		if assert.NotNil(t, m, "palisade.timeout.timeouts recorded") {
 			assert.Equal(t, "{timeout}", m.Unit)
-			sum := m.Data.(metricdata.Sum[int64])
-			assert.True(t, sum.IsMonotonic)
-			require.Len(t, sum.DataPoints, 1)
-			assert.Equal(t, int64(1), sum.DataPoints[0].Value)
-			assert.Equal(t, attribute.NewSet(attribute.String("palisade.policy.name", "db-query")), sum.DataPoints[0].Attributes)
+			assert.True(t, m.Data.(metricdata.Sum[int64]).IsMonotonic)
+			require.Len(t, h.Sum(t, "palisade.timeout.timeouts"), 1)
+			assert.Equal(t, int64(1), oteltest.Point[int64](t, h, "palisade.timeout.timeouts", attribute.String("palisade.policy.name", "db-query")))
 		}
 
 		ended := h.Spans.Ended()
@@ -229,5 +227,12 @@ func TestInnerRejectionAfterTheDeadlineIsNotATimeout(t *testing.T) {
 		})
 		assert.ErrorIs(t, err, timeout.ErrTimeout)
 		assert.ErrorIs(t, err, policy.ErrRejected)
+	})
+}
+
+func TestNilFuncPanicsNamingTheContract(t *testing.T) {
+	to := timeout.Must(timeout.Config{Duration: time.Second, Telemetry: telemetry.Disabled()})
+	assert.PanicsWithValue(t, "palisade/timeout: Execute called with a nil policy.Func", func() {
+		_ = to.Execute(t.Context(), nil)
 	})
 }
