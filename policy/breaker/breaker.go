@@ -36,9 +36,9 @@ type Breaker struct {
 	_ [64]byte
 	// Calls counted without taking a window position (successes into a
 	// clean count window, late successes into a retired one) and
-	// rejections, spread over cache lines so that goroutines on
-	// different cores rarely share one.
-	stripes [stripes]stripe
+	// rejections, spread over cache lines once goroutines contend.
+	counted counters
+	_       [64 - 24]byte
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -101,7 +101,7 @@ func ignored(ctx context.Context, err error) bool {
 // consecutive failures.
 func (b *Breaker) ignore(ep *episode) {
 	if ep.state == Closed {
-		b.stripe().calls.Add(1)
+		b.counted.addCall()
 		return
 	}
 	b.mu.Lock()
@@ -319,7 +319,7 @@ func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) 
 		err = b.errIsolated
 	}
 	if err != nil {
-		b.stripe().rejected.Add(1)
+		b.counted.addRejected()
 	}
 	b.mu.Unlock()
 	if err == nil && ep.state == HalfOpen {
@@ -345,7 +345,7 @@ func (b *Breaker) emitHolding(ctx context.Context, trs *transitions, ep *episode
 }
 
 func (b *Breaker) reject(ctx context.Context, err error) (Permit, error) {
-	b.stripe().rejected.Add(1)
+	b.counted.addRejected()
 	b.report.Rejected(ctx)
 	return Permit{}, err
 }
@@ -363,7 +363,7 @@ func (b *Breaker) done(ctx context.Context, ep *episode, start int64, err error,
 // inlined; it reports false for every other case, left to doneSlow.
 func (b *Breaker) countedClean(ep *episode) bool {
 	if b.countFast && ep.state == Closed && ep.cw.clean.Load() {
-		b.stripe().calls.Add(1)
+		b.counted.addCall()
 		return true
 	}
 	return false
@@ -452,7 +452,7 @@ func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome 
 		pos, live := ep.cw.take()
 		if !live {
 			if outcome == outcomeOK {
-				b.stripe().calls.Add(1) // late, its window retired
+				b.counted.addCall() // late, its window retired
 				return
 			}
 		} else if outcome == outcomeOK && b.countFast && ep.cw.holds(ep.cw.slots[b.ring.index(pos)].Load(), outcomeOK) && b.consec.Load() == 0 {

@@ -47,7 +47,7 @@ func (b *Breaker) Metrics() Metrics {
 	b.mu.Lock()
 	b.advance(now, &trs)
 	ep := b.ep.Load()
-	counted, rejected := b.striped()
+	counted, rejected := b.counted.totals()
 	m := Metrics{
 		State:               ep.state,
 		StateSince:          b.at(ep.since),

@@ -43,7 +43,7 @@ const (
 	stripes    = 1 << stripeBits
 )
 
-// stripe is one of a breaker's spread counters, padded so that no two
+// stripe is one cell of a breaker's spread counters, padded so that no two
 // stripes' counters share a cache line (or the adjacent line prefetched
 // with it).
 type stripe struct {
@@ -52,21 +52,68 @@ type stripe struct {
 	_        [128 - 16]byte
 }
 
-// stripe picks the calling goroutine's stripe by hashing the address of its
-// stack: goroutines running at once have different stacks, so they mostly
-// update different cache lines. (A goroutine whose stack moves changes
-// stripe, which only matters for speed.)
-func (b *Breaker) stripe() *stripe {
-	var anchor byte
-	h := uint64(uintptr(unsafe.Pointer(&anchor))>>10) * 0x9E3779B97F4A7C15
-	return &b.stripes[h>>(64-stripeBits)]
+// counters counts the calls that take no window slot and the rejections.
+// They are counted without a lock on the hot paths, so goroutines on
+// different cores would fight over one cache line: as Java's LongAdder
+// does, counters start as two plain words and spread over padded stripes
+// only once an update finds another goroutine's in its way (a failed
+// compare-and-swap). An idle or lightly used breaker so costs 24 bytes for
+// them instead of 2 KB — what lets a registry keep a breaker per host — and
+// a contended one still scales with the cores.
+type counters struct {
+	calls, rejected atomic.Int64
+	stripes         atomic.Pointer[[stripes]stripe]
 }
 
-// striped returns the totals of the stripes.
-func (b *Breaker) striped() (calls, rejected int64) {
-	for i := range b.stripes {
-		calls += b.stripes[i].calls.Load()
-		rejected += b.stripes[i].rejected.Load()
+// addCall counts one call.
+func (c *counters) addCall() {
+	if s := c.stripes.Load(); s != nil {
+		s[stripeIndex()].calls.Add(1)
+		return
+	}
+	if v := c.calls.Load(); !c.calls.CompareAndSwap(v, v+1) {
+		c.spread()[stripeIndex()].calls.Add(1)
+	}
+}
+
+// addRejected counts one rejection.
+func (c *counters) addRejected() {
+	if s := c.stripes.Load(); s != nil {
+		s[stripeIndex()].rejected.Add(1)
+		return
+	}
+	if v := c.rejected.Load(); !c.rejected.CompareAndSwap(v, v+1) {
+		c.spread()[stripeIndex()].rejected.Add(1)
+	}
+}
+
+// spread returns the stripes, making them on the first contention.
+func (c *counters) spread() *[stripes]stripe {
+	s := new([stripes]stripe)
+	if !c.stripes.CompareAndSwap(nil, s) {
+		s = c.stripes.Load()
+	}
+	return s
+}
+
+// stripeIndex picks the calling goroutine's stripe by hashing the address
+// of its stack: goroutines running at once have different stacks, so they
+// mostly update different cache lines. (A goroutine whose stack moves
+// changes stripe, which only matters for speed.)
+func stripeIndex() uint64 {
+	var anchor byte
+	h := uint64(uintptr(unsafe.Pointer(&anchor))>>10) * 0x9E3779B97F4A7C15
+	return h >> (64 - stripeBits)
+}
+
+// totals returns the counts.
+func (c *counters) totals() (calls, rejected int64) {
+	calls, rejected = c.calls.Load(), c.rejected.Load()
+	if s := c.stripes.Load(); s != nil {
+		for i := range s {
+			calls += s[i].calls.Load()
+			rejected += s[i].rejected.Load()
+		}
 	}
 	return calls, rejected
 }

@@ -2,7 +2,9 @@ package breaker
 
 import (
 	"math"
+	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -49,5 +51,39 @@ func TestNextWindowFindsReusedSlotsEmpty(t *testing.T) {
 				t.Fatalf("gen %d: slots %v", w.tag>>outcomeBits, w.slots[0].Load())
 			}
 		}
+	}
+}
+
+// The counters stay two words until goroutines contend for them, and count
+// exactly either way.
+func TestCountersSpreadOnlyUnderContention(t *testing.T) {
+	var c counters
+	for range 1000 {
+		c.addCall()
+		c.addRejected()
+	}
+	if c.stripes.Load() != nil {
+		t.Fatal("one goroutine made the counters spread")
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20000 {
+				c.addCall()
+				c.addRejected()
+			}
+		})
+	}
+	wg.Wait()
+	calls, rejected := c.totals()
+	if calls != 1000+8*20000 || rejected != 1000+8*20000 {
+		t.Fatalf("totals %d, %d; want %d each", calls, rejected, 1000+8*20000)
+	}
+	t.Logf("spread under contention: %v", c.stripes.Load() != nil)
+}
+
+func TestIdleBreakerIsSmall(t *testing.T) {
+	if size := unsafe.Sizeof(Breaker{}); size > 640 {
+		t.Fatalf("a Breaker is %d bytes: its counters must not be spread before contention", size)
 	}
 }
