@@ -11,8 +11,11 @@
 //
 // # Measuring
 //
-// Each call that ran is measured, from when it got its slot to when its
-// function returned. A success is a latency sample. An error for which
+// One call in 8, chosen at random (and every call during a probe), is
+// timed, from when it got its slot to when its function returned: two clock
+// readings and a few shared atomic adds would cost more than the rest of
+// the call, and a loaded dependency gives plenty of samples. A timed
+// success is a latency sample. An error for which
 // Config.IsDropped reports true (by default, a deadline that is not the
 // caller's: an inner timeout) is a drop, as is a call slower than
 // MaxHealthyLatency; other errors say nothing either way. Left out
@@ -74,6 +77,9 @@
 // # Cost
 //
 // Taking and freeing a slot are the bulkhead's: one compare-and-swap and
-// one atomic add while nobody waits. Measuring adds two readings of the
-// monotonic clock and a few atomic adds per call.
+// one atomic add while nobody waits. A call adds a random draw; a timed one
+// (one in 8) two readings of the monotonic clock and a few atomic adds.
+// The price of sampling: at a low call rate a window takes longer to fill
+// (MinSamples timed calls), so the limit moves more slowly — where it
+// matters least.
 package limiter

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,9 @@ import (
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
+
+// sampleMask picks the calls that are timed: one in sampleMask+1.
+const sampleMask = 7
 
 // Limiter is a policy that limits how many calls run at once, with a limit
 // that follows the dependency's latency. It is safe for concurrent use.
@@ -29,6 +33,7 @@ type Limiter struct {
 	tolerance  float64
 	backoff    float64
 	isDropped  func(error) bool
+	sampleMask uint32 // sampleMask; 0 (every call) in tests
 	epoch      time.Time
 	errFull    *Error
 	errWait    *Error
@@ -90,17 +95,16 @@ func (l *Limiter) Execute(ctx context.Context, fn policy.Func) error {
 			return err
 		}
 	}
-	start := l.now()
-	panicked := true
-	defer func() {
-		if panicked {
-			l.gate.release()
-		}
-	}()
+	// One call in sampleMask+1 is timed (every call during a probe): two
+	// clock readings and a few shared atomics cost more than the rest of
+	// the call, and a window of a loaded dependency has plenty of calls.
+	var start int64 = -1
+	if rand.Uint32()&l.sampleMask == 0 || l.probing.Load() {
+		start = l.now()
+	}
+	defer l.gate.release() // after record: the call is still in flight there
 	err := fn(ctx)
-	panicked = false
-	l.record(ctx, start, err)
-	l.gate.release()
+	l.record(ctx, start, err) // not reached on a panic: unmeasured
 	return err
 }
 
@@ -120,6 +124,14 @@ func (l *Limiter) waitEnded(err error, waited time.Duration) error {
 // record adds the outcome of a call that started at start to the window,
 // and closes the window when it is due.
 func (l *Limiter) record(ctx context.Context, start int64, err error) {
+	if start < 0 {
+		// Untimed: only a drop counts, which needs no clock (but
+		// MaxHealthyLatency, which does, applies to timed calls only).
+		if err != nil && ctx.Err() == nil && !errors.Is(err, policy.ErrRejected) && l.isDropped(err) {
+			l.drops.Add(1)
+		}
+		return
+	}
 	if err != nil && (ctx.Err() != nil || errors.Is(err, policy.ErrRejected)) {
 		// The caller gave up (its latency says nothing of the
 		// dependency's), or an inner policy refused the call (its near-zero
