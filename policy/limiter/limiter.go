@@ -269,7 +269,11 @@ func (l *Limiter) vegas(s sample) float64 {
 	case queue < VegasAlpha*lg:
 		return limit + lg
 	case queue > VegasBeta*lg:
-		return limit - lg
+		// Netflix's Vegas steps down by log10(limit) per window, which
+		// takes seconds after the capacity drops; here the step is at
+		// least down to what the dependency serves without a queue
+		// (limit × noLoad/latency) plus beta.
+		return min(limit-lg, limit*l.noLoad/s.avgRTT+VegasBeta*lg)
 	}
 	return limit
 }
