@@ -46,8 +46,10 @@
 // [AIMD]: +1 per window while at least half the limit is in use, × Backoff
 // after a window with a drop.
 //
-// Vegas and Gradient2 grow the limit only while at least half of it is in
-// use: an idle limiter learns nothing about a higher limit.
+// Vegas and Gradient2 move the limit on latency only while at least half of
+// it is in use: an idle limiter learns nothing about a higher limit, and a
+// slower dependency is not slowed by a limit it does not reach (shrinking
+// it would only refuse the next burst). Drops shrink it always.
 //
 // # The latency baseline
 //

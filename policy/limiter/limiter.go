@@ -259,7 +259,11 @@ func (l *Limiter) vegas(s sample) float64 {
 		return limit
 	}
 	if float64(s.maxInFlight)*2 < limit {
-		return limit // the limit is not in use: nothing learnt of it
+		// The limit is not in use: nothing learnt of it. Shrinking it on
+		// latency would only refuse the next burst: our few calls are
+		// not what makes the dependency slow (a limit that binds again
+		// is judged again).
+		return limit
 	}
 	queue := math.Ceil(limit * (1 - l.noLoad/s.avgRTT))
 	lg := log10(limit)
