@@ -170,6 +170,7 @@ var client = &http.Client{Transport: &http.Transport{
 }}
 
 type result struct {
+	began    time.Duration // when it was sent, since the run started
 	at       time.Duration // when it ended, since the run started
 	latency  time.Duration
 	ok       bool // a 200 within the deadline
@@ -233,7 +234,7 @@ func drive(p policy.Policy, slowFails bool, url string, rate float64, d time.Dur
 				ok, rejected := call(ctx, p, slowFails, url)
 				end := time.Now()
 				mu.Lock()
-				results = append(results, result{at: end.Sub(start), latency: end.Sub(begin), ok: ok, rejected: rejected})
+				results = append(results, result{began: begin.Sub(start), at: end.Sub(start), latency: end.Sub(begin), ok: ok, rejected: rejected})
 				mu.Unlock()
 			})
 		}
@@ -253,7 +254,11 @@ type stats struct {
 func summarize(rs []result, from, to time.Duration) stats {
 	var lat []time.Duration
 	var s stats
+	sent := 0
 	for _, r := range rs {
+		if r.began >= from && r.began < to {
+			sent++
+		}
 		if r.at < from || r.at >= to {
 			continue
 		}
@@ -268,7 +273,7 @@ func summarize(rs []result, from, to time.Duration) stats {
 		}
 	}
 	s.goodput = float64(len(lat)) / (to - from).Seconds()
-	s.offeredPerSec = float64(s.n) / (to - from).Seconds()
+	s.offeredPerSec = float64(sent) / (to - from).Seconds()
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		s.p50 = lat[len(lat)/2]
