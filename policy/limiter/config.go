@@ -221,7 +221,6 @@ func New(cfg Config) (*Limiter, error) {
 		tolerance:  cfg.Tolerance,
 		backoff:    cfg.Backoff,
 		isDropped:  cfg.IsDropped,
-		sampleMask: sampleMask,
 		epoch:      time.Now(),
 		errFull:    &Error{Policy: cfg.Name},
 		errWait:    &Error{Policy: cfg.Name, Waited: cfg.MaxWait},

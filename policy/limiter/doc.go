@@ -11,8 +11,9 @@
 //
 // # Measuring
 //
-// One call in 8, chosen at random (and every call during a probe), is
-// timed, from when it got its slot to when its function returned: two clock
+// One call in 8 that found a slot free (counted in the word that holds the
+// calls in flight, so that picking costs nothing), every call that had to
+// wait, and every call during a probe is timed, from when it got its slot to when its function returned: two clock
 // readings and a few shared atomic adds would cost more than the rest of
 // the call, and a loaded dependency gives plenty of samples. A timed
 // success is a latency sample. An error for which
@@ -82,8 +83,8 @@
 // # Cost
 //
 // Taking and freeing a slot are the bulkhead's: one compare-and-swap and
-// one atomic add while nobody waits. A call adds a random draw; a timed one
-// (one in 8) two readings of the monotonic clock and a few atomic adds.
+// one atomic add while nobody waits. A timed call (one in 8) adds two
+// readings of the monotonic clock and a few atomic adds.
 // The price of sampling: at a low call rate a window takes longer to fill
 // (MinSamples timed calls), so the limit moves more slowly — where it
 // matters least.

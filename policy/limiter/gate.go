@@ -12,6 +12,16 @@ import (
 // path both that a slot is free and that nobody waits for it.
 const waitersFlag = 1 << 62
 
+// The state word also counts, in bits 32 to 47, the calls that took the
+// fast path, wrapping: one call in sampleEvery is picked to be timed, at no
+// cost beyond the compare-and-swap that takes its slot.
+const (
+	inFlightMask = 1<<32 - 1
+	callUnit     = 1 << 32
+	callMask     = 0xffff << 32
+	sampleEvery  = 8
+)
+
 // gate admits calls up to a limit that moves, with an optional FIFO queue.
 // It is the bulkhead's design (see policy/bulkhead) with the limit read at
 // each decision instead of fixed: a raised limit hands the new slots to the
@@ -50,17 +60,19 @@ type waiter struct {
 	ch      chan struct{}
 }
 
-func (g *gate) inFlight() int { return int(g.state.Load() &^ waitersFlag) }
+func (g *gate) inFlight() int { return int(g.state.Load() & inFlightMask) }
 
-// tryAcquire takes a free slot if there is one and nobody is waiting.
-func (g *gate) tryAcquire() bool {
+// tryAcquire takes a free slot if there is one and nobody is waiting, and
+// says whether the call is one of the one in sampleEvery to be timed.
+func (g *gate) tryAcquire() (ok, sampled bool) {
 	for {
 		s := g.state.Load()
-		if s >= g.limit.Load() { // every slot taken, or waitersFlag set
-			return false
+		if s&^callMask >= g.limit.Load() { // every slot taken, or waitersFlag set
+			return false, false
 		}
-		if g.state.CompareAndSwap(s, s+1) {
-			return true
+		calls := (s + callUnit) & callMask
+		if g.state.CompareAndSwap(s, s&^callMask+1|calls) {
+			return true, calls%(sampleEvery*callUnit) == 0
 		}
 	}
 }
@@ -87,7 +99,7 @@ func (g *gate) handOff() {
 func (g *gate) handOffLocked() {
 	for {
 		w := g.head
-		if w == nil || g.state.Load()&^waitersFlag >= g.limit.Load() {
+		if w == nil || g.state.Load()&inFlightMask >= g.limit.Load() {
 			break
 		}
 		// Take the slot for w, and clear the flag if w was the last
@@ -118,7 +130,7 @@ func (g *gate) acquireSlow(ctx context.Context, waitEnded func(error, time.Durat
 	if g.head == nil {
 		for {
 			s := g.state.Load()
-			if s < g.limit.Load() {
+			if s&inFlightMask < g.limit.Load() {
 				if g.state.CompareAndSwap(s, s+1) {
 					g.mu.Unlock()
 					return nil

@@ -22,7 +22,7 @@ func (rejection) Is(target error) bool { return target == policy.ErrRejected }
 func TestSamplesExclude(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := Must(Config{SampleWindow: time.Hour, Telemetry: telemetry.Disabled()})
-		l.sampleMask = 0 // time every call
+		l.sampleAll = true
 		sleepThen := func(err error) func(context.Context) error {
 			return func(context.Context) error { time.Sleep(time.Millisecond); return err }
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,9 +11,6 @@ import (
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
-
-// sampleMask picks the calls that are timed: one in sampleMask+1.
-const sampleMask = 7
 
 // Limiter is a policy that limits how many calls run at once, with a limit
 // that follows the dependency's latency. It is safe for concurrent use.
@@ -33,7 +29,8 @@ type Limiter struct {
 	tolerance  float64
 	backoff    float64
 	isDropped  func(error) bool
-	sampleMask uint32 // sampleMask; 0 (every call) in tests
+	sampleAll  bool        // time every call (tests)
+	probing    atomic.Bool // the window measures the no-load latency; rarely written
 	epoch      time.Time
 	errFull    *Error
 	errWait    *Error
@@ -50,7 +47,6 @@ type Limiter struct {
 	drops       atomic.Int64
 	maxInFlight atomic.Int64
 	rejected    atomic.Int64 // calls refused
-	probing     atomic.Bool  // the window measures the no-load latency
 
 	// The algorithm's state, guarded by mu, taken (with TryLock) by the
 	// one call that closes a window.
@@ -90,16 +86,19 @@ func (l *Limiter) now() int64 { return max(int64(time.Since(l.epoch)), 0) }
 // ctx ended while the call was waiting, an error matching ctx.Err() and
 // policy.ErrRejected.
 func (l *Limiter) Execute(ctx context.Context, fn policy.Func) error {
-	if !l.gate.tryAcquire() {
+	// One call in 8 is timed, and every call that had to wait or that
+	// runs during a probe: two clock readings and a few shared atomics
+	// cost more than the rest of the call, and a window of a loaded
+	// dependency has plenty of calls.
+	ok, sampled := l.gate.tryAcquire()
+	if !ok {
 		if err := l.acquireSlow(ctx); err != nil {
 			return err
 		}
+		sampled = true
 	}
-	// One call in sampleMask+1 is timed (every call during a probe): two
-	// clock readings and a few shared atomics cost more than the rest of
-	// the call, and a window of a loaded dependency has plenty of calls.
 	var start int64 = -1
-	if rand.Uint32()&l.sampleMask == 0 || l.probing.Load() {
+	if sampled || l.sampleAll || l.probing.Load() {
 		start = l.now()
 	}
 	defer l.gate.release() // after record: the call is still in flight there
