@@ -197,10 +197,9 @@ func (l *Limiter) closeWindow(ctx context.Context, now int64) {
 		// The probe window ends: its latency is the no-load one.
 		l.probing.Store(false)
 		if s.count > 0 {
+			// Up or down: the probe is how the baseline may rise.
 			l.noLoad = s.avgRTT
-			if l.longRTT == 0 || l.algorithm == Gradient2 && s.avgRTT < l.longRTT {
-				l.longRTT = s.avgRTT
-			}
+			l.longRTT = s.avgRTT
 		}
 		l.nextProbe = now + l.probeEvery
 		l.estimate = l.beforeProbe
