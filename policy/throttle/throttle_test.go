@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -179,4 +181,36 @@ func TestPanic(t *testing.T) {
 	if th.RejectRatio() != 0.5 {
 		t.Fatalf("ratio %v", th.RejectRatio())
 	}
+}
+
+// TestConcurrentCounts: thousands of goroutines at once; afterwards the
+// ratio is exactly the formula's on what they saw (every call a request,
+// every nil error an accept), so no count was lost to a race.
+func TestConcurrentCounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		th := newThrottle(t, throttle.Config{K: 1})
+		var requests, accepts atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 2000 {
+			wg.Go(func() {
+				for i := range 10 {
+					requests.Add(1)
+					err := th.Execute(t.Context(), func(context.Context) error {
+						if (g+i)%3 == 0 {
+							return errUnavailable
+						}
+						return nil
+					})
+					if err == nil {
+						accepts.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		r, a := float64(requests.Load()), float64(accepts.Load())
+		if got, want := th.RejectRatio(), max(0, (r-a)/(r+1)); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("ratio %v, want %v (requests %v, accepts %v)", got, want, r, a)
+		}
+	})
 }
