@@ -413,7 +413,7 @@ func main() {
 			series = append(series, hs)
 		}
 	}
-	if err := writeSVG(*svgPath, cells, loads, capacity, unloaded.p99, series); err != nil {
+	if err := writeSVG(*svgPath, cells, loads, capacity, measured, unloaded.p99, series); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

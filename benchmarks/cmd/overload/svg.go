@@ -64,7 +64,7 @@ func polyline(b *strings.Builder, pts [][2]float64, color string, dash bool) {
 	}
 }
 
-func writeSVG(path string, cells []cell, loads []float64, capacity float64, unloadedP99 time.Duration, series []halvingSeries) error {
+func writeSVG(path string, cells []cell, loads []float64, capacity, realCapacity float64, unloadedP99 time.Duration, series []halvingSeries) error {
 	const W, H = 1100.0, 420.0
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif">`+"\n", W, H)
@@ -95,6 +95,9 @@ func writeSVG(path string, cells []cell, loads []float64, capacity float64, unlo
 	g.frame(&b, "goodput (successful calls/s)", "offered load (× capacity)", loads,
 		[]float64{0, capacity / 4, capacity / 2, capacity * 3 / 4, capacity},
 		func(v float64) string { return fmt.Sprintf("%.0f", v) }, loadFmt)
+	yc := g.py(realCapacity)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#888" stroke-dasharray="2,2"/><text x="%.1f" y="%.1f" font-size="9" fill="#666">real capacity %.0f/s</text>`+"\n",
+		g.x, yc, g.x+g.w, yc, g.x+4, yc+11, realCapacity)
 	// p99 against offered load, log scale.
 	l := panel{x: 420, y: 40, w: 280, h: 280, xmin: 0, xmax: maxLoad * 1.05, ymin: 1, ymax: 1000, logY: true}
 	l.frame(&b, "p99 latency of successful calls (ms)", "offered load (× capacity)", loads,
