@@ -57,7 +57,9 @@ func TestPanicCancelTimeoutMatrix(t *testing.T) {
 				h := oteltest.New()
 				l := limiter.Must(limiter.Config{InitialLimit: 1, MinLimit: 1, MaxLimit: 1, MaxQueue: 1, MaxWait: time.Second, Telemetry: h.Telemetry})
 				hold := func() {
-					go func() { _ = l.Execute(context.Background(), func(context.Context) error { time.Sleep(500 * time.Millisecond); return nil }) }()
+					go func() {
+						_ = l.Execute(context.Background(), func(context.Context) error { time.Sleep(500 * time.Millisecond); return nil })
+					}()
 					synctest.Wait()
 				}
 				if r.busy {
