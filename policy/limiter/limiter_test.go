@@ -211,3 +211,47 @@ func TestTelemetry(t *testing.T) {
 		<-c
 	})
 }
+
+// TestLimitChangeEvents: a limit shrinking window after window (AIMD, a
+// drop in each) adds a limit_change event only at steps of 20% or more
+// since the last one, never one per window.
+func TestLimitChangeEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := oteltest.New()
+		l := limiter.Must(limiter.Config{Algorithm: limiter.AIMD, InitialLimit: 100, SampleWindow: 10 * time.Millisecond, MinSamples: 1, Telemetry: h.Telemetry})
+		span := h.InSpan(t, func(ctx context.Context) {
+			for range 400 {
+				_ = l.Execute(ctx, func(context.Context) error {
+					time.Sleep(time.Millisecond)
+					return context.DeadlineExceeded // an inner timeout: a drop
+				})
+			}
+		})
+		if l.Limit() > 30 {
+			t.Fatalf("limit %d after 400 drops", l.Limit())
+		}
+		var events int
+		for _, ev := range span.Events() {
+			if ev.Name != "palisade.limiter.limit_change" {
+				continue
+			}
+			events++
+			var prev, limit int64
+			for _, kv := range ev.Attributes {
+				switch kv.Key {
+				case "palisade.limiter.previous_limit":
+					prev = kv.Value.AsInt64()
+				case "palisade.limiter.limit":
+					limit = kv.Value.AsInt64()
+				}
+			}
+			if prev == 0 || (prev-limit)*5 < prev {
+				t.Errorf("event for a step from %d to %d, under 20%%", prev, limit)
+			}
+		}
+		if events == 0 || events > 10 {
+			t.Fatalf("%d limit_change events while the limit went from 100 to %d", events, l.Limit())
+		}
+		t.Logf("%d events, limit 100 → %d", events, l.Limit())
+	})
+}
