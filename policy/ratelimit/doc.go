@@ -33,7 +33,8 @@
 //
 // # Waiting
 //
-// With MaxWait > 0 a call that finds no permit reserves the next one: it
+// With MaxWait > 0 a call to Execute that finds no permit reserves the next
+// one (Wait does the same, bounded only by its context's deadline): it
 // moves TAT on at once, which takes the first free slot after the slots of
 // the callers already waiting (so waiters are served first come, first
 // served, and a newcomer cannot overtake them), and sleeps until its slot.

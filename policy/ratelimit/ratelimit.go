@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -74,37 +75,46 @@ func (l *RateLimiter) Allow() bool {
 	}
 }
 
-// Execute runs fn once it has a permit, as Wait takes it; fn's error comes
-// back unchanged. Without a permit fn does not run, and Execute returns
-// Wait's error.
+// Execute runs fn once it has a permit: at once if one is free, else by
+// waiting for the next one when it is at most MaxWait away and comes
+// before ctx's deadline. fn's error comes back unchanged. Without a permit
+// fn does not run, and Execute returns an error matching ErrLimited (the
+// limiter refused the call) or, when ctx ended while the call waited, one
+// matching ctx.Err() and policy.ErrRejected.
 func (l *RateLimiter) Execute(ctx context.Context, fn policy.Func) error {
-	if err := l.Wait(ctx); err != nil {
+	if err := l.take(ctx, l.maxWait); err != nil {
 		return err
 	}
 	return fn(ctx)
 }
 
-// Wait takes a permit as Execute does, for work that cannot be wrapped in a
-// function: at once if one is free, else by waiting for the next one when
-// it is at most MaxWait away and comes before ctx's deadline. It returns
-// nil once the caller holds a permit (a permit is used by starting: there
-// is nothing to give back), an error matching ErrLimited when the limiter
-// refuses the call, or, when ctx ends while the call waits, an error
-// matching ctx.Err() and policy.ErrRejected.
+// Wait blocks until the caller holds a permit, for work that cannot be
+// wrapped in a function, as golang.org/x/time/rate's Wait does: however
+// long the wait, whatever MaxWait says (which bounds Execute), but never
+// past ctx's deadline — a call whose permit would come after it is refused
+// at once with an error matching ErrLimited, reserving nothing. When ctx
+// ends while the call waits, Wait returns an error matching ctx.Err() and
+// policy.ErrRejected. A permit is used by starting: there is nothing to
+// give back.
 func (l *RateLimiter) Wait(ctx context.Context) error {
+	return l.take(ctx, math.MaxInt64)
+}
+
+// take takes a permit, waiting at most maxWait ns for it.
+func (l *RateLimiter) take(ctx context.Context, maxWait int64) error {
 	now := l.now()
 	old := l.tat.Load()
 	tat := max(old, now) + l.interval
 	if tat-now <= l.span && l.tat.CompareAndSwap(old, tat) {
 		return nil
 	}
-	return l.waitSlow(ctx, now)
+	return l.waitSlow(ctx, now, maxWait)
 }
 
-// waitSlow is Wait after its first attempt found no permit, or lost a race
+// waitSlow is take after its first attempt found no permit, or lost a race
 // for it.
-func (l *RateLimiter) waitSlow(ctx context.Context, now int64) error {
-	limit := l.maxWait // the longest wait the call accepts, in ns
+func (l *RateLimiter) waitSlow(ctx context.Context, now, maxWait int64) error {
+	limit := maxWait // the longest wait the call accepts, in ns
 	if limit > 0 {
 		if deadline, ok := ctx.Deadline(); ok {
 			// The slot must come strictly before the deadline: at the

@@ -173,7 +173,7 @@ func TestWaitBeyondMaxWait(t *testing.T) {
 			synctest.Wait()
 		}
 		start := time.Now()
-		err := l.Wait(t.Context())
+		err := l.Execute(t.Context(), ok)
 		if !errors.Is(err, ratelimit.ErrLimited) || time.Since(start) != 0 {
 			t.Fatalf("err %v after %v", err, time.Since(start))
 		}
@@ -429,6 +429,28 @@ func TestTelemetry(t *testing.T) {
 				kv.Key == "palisade.policy.type" && kv.Value.AsString() != "ratelimit" {
 				t.Fatalf("event attribute %v", kv)
 			}
+		}
+	})
+}
+
+// TestWaitIgnoresMaxWait: Wait blocks until its permit, however far (as
+// x/time/rate's Wait), bounded only by its context's deadline.
+func TestWaitIgnoresMaxWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(t, ratelimit.Config{Rate: 1}) // MaxWait 0: Execute would refuse
+		l.Allow()
+		if err := l.Execute(t.Context(), ok); !errors.Is(err, ratelimit.ErrLimited) {
+			t.Fatalf("Execute: %v", err)
+		}
+		start := time.Now()
+		if err := l.Wait(t.Context()); err != nil || time.Since(start) != time.Second {
+			t.Fatalf("Wait: %v after %v", err, time.Since(start))
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		start = time.Now()
+		if err := l.Wait(ctx); !errors.Is(err, ratelimit.ErrLimited) || time.Since(start) != 0 {
+			t.Fatalf("Wait past the deadline: %v after %v", err, time.Since(start))
 		}
 	})
 }
