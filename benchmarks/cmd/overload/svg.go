@@ -65,7 +65,7 @@ func polyline(b *strings.Builder, pts [][2]float64, color string, dash bool) {
 }
 
 func writeSVG(path string, cells []cell, loads []float64, capacity, realCapacity float64, unloadedP99 time.Duration, series []halvingSeries) error {
-	const W, H = 1100.0, 420.0
+	const W, H = 1100.0, 440.0
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif">`+"\n", W, H)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
@@ -123,7 +123,7 @@ func writeSVG(path string, cells []cell, loads []float64, capacity, realCapacity
 		l.x, y2, l.x+l.w, y2, l.x+4, y2-3)
 	// Legend.
 	for i, row := range rowsSeen {
-		y := 345.0 + float64(i%3)*18
+		y := 375.0 + float64(i%3)*18
 		x := 60.0 + float64(i/3)*170
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/><text x="%.1f" y="%.1f" font-size="11">%s</text>`+"\n",
 			x, y, x+20, y, color(row), x+26, y+4, row)
