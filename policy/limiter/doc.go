@@ -35,10 +35,11 @@
 // dependency is estimated as limit × (1 − L0/L). Below log10(limit) the
 // limit grows by 6·log10(limit); below alpha = 3·log10(limit) by
 // log10(limit); above beta = 6·log10(limit) it shrinks by log10(limit) or,
-// when that is more, down to limit × L0/L + beta (the concurrency the
-// dependency serves without a queue, plus beta: Netflix's one step per
-// window takes seconds to follow a halved capacity), by at most half per
-// window; a window with a drop shrinks it by log10(limit).
+// when that is more, down to limit × L0/L (the concurrency the dependency
+// serves without a queue) plus the middle of the alpha..beta band: Netflix's
+// one step per window takes seconds to follow a halved capacity. It shrinks
+// by at most half per window; a window with a drop shrinks it by
+// log10(limit).
 //
 // [Gradient2], after Netflix's Gradient2Limit: limit × clamp(Tolerance ×
 // long-term latency / short-term latency, 0.5, 1) + 4, smoothed by

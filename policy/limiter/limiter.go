@@ -274,10 +274,12 @@ func (l *Limiter) vegas(s sample) float64 {
 		// Netflix's Vegas steps down by log10(limit) per window, which
 		// takes seconds after the capacity drops; here the step is at
 		// least down to what the dependency serves without a queue
-		// (limit × noLoad/latency) plus beta — but at most by half, so
-		// that one window's latency spike (a pause on the client's
-		// machine) does not throw the limit to the floor.
-		return min(limit-lg, max(limit/2, limit*l.noLoad/s.avgRTT+VegasBeta*lg))
+		// (limit × noLoad/latency) plus a queue in the middle of the
+		// alpha..beta band (landing at its top, as single steps do, would
+		// leave the most queueing the band allows) — but at most by
+		// half, so that one window's latency spike (a pause on the
+		// client's machine) does not throw the limit to the floor.
+		return min(limit-lg, max(limit/2, limit*l.noLoad/s.avgRTT+(VegasAlpha+VegasBeta)/2*lg))
 	}
 	return limit
 }
