@@ -21,7 +21,10 @@ import (
 	"github.com/palisade-go/palisade/policy/breaker"
 	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/bulkhead"
+	"github.com/palisade-go/palisade/policy/limiter"
+	"github.com/palisade-go/palisade/policy/ratelimit"
 	"github.com/palisade-go/palisade/policy/retry"
+	"github.com/palisade-go/palisade/policy/throttle"
 	"github.com/palisade-go/palisade/policy/timeout"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -81,10 +84,13 @@ const (
 	fzBreaker
 	fzPipeline
 	fzPass
+	fzRateLimit
+	fzLimiter
+	fzThrottle
 	fzKinds
 )
 
-var fzKindNames = [fzKinds]string{"timeout", "retry", "bulkhead", "breaker", "pipeline", "pass"}
+var fzKindNames = [fzKinds]string{"timeout", "retry", "bulkhead", "breaker", "pipeline", "pass", "ratelimit", "limiter", "throttle"}
 
 // fzWorld is one fuzz input's composition and what its observers counted.
 type fzWorld struct {
@@ -112,6 +118,7 @@ type fzObserver struct {
 	breakFor    time.Duration // fzBreaker
 	bulkhead    *bulkhead.Bulkhead
 	breaker     *breaker.Breaker
+	limiter     *limiter.Limiter // fzLimiter
 
 	// Tallies, guarded by w.mu.
 	invocations int // Execute calls
@@ -185,6 +192,15 @@ func (w *fzWorld) node(r *fuzzbytes.Reader, depth int, kind fzKind) *fzObserver 
 		o.p = policy.NewPipeline(o.name, inner...).WithTelemetry(w.tel)
 	case fzPass:
 		o.p = fzPassPolicy{}
+	case fzRateLimit:
+		o.p = ratelimit.Must(ratelimit.Config{Name: o.name, Rate: float64(20 + p%5*40), Burst: 1 + p/5%3,
+			MaxWait: time.Duration(p/15%3) * 15 * time.Millisecond, Telemetry: w.tel})
+	case fzLimiter:
+		o.limiter = limiter.Must(limiter.Config{Name: o.name, Algorithm: limiter.Algorithm(p % 3), InitialLimit: 1 + p/3%3,
+			MaxQueue: p / 9 % 3, MaxWait: time.Duration(p/27%3) * 15 * time.Millisecond, SampleWindow: 20 * time.Millisecond, MinSamples: 1, Telemetry: w.tel})
+		o.p = o.limiter
+	case fzThrottle:
+		o.p = throttle.Must(throttle.Config{Name: o.name, Window: time.Second, K: 1 + float64(p%3)/2, Telemetry: w.tel})
 	}
 	return o
 }
@@ -400,6 +416,8 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 			}
 			o.rejections++
 		}
+	case fzRateLimit, fzLimiter, fzThrottle:
+		o.checkAdmission(ctx, n, last, out, fail)
 	case fzRetry:
 		if n < 1 || n > o.maxAttempts {
 			fail("made %d attempts, MaxAttempts %d", n, o.maxAttempts)
@@ -442,12 +460,49 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 	}
 }
 
+// checkAdmission checks a rate limiter, adaptive limiter or throttle: it
+// runs its function at most once and returns its error unchanged, or
+// refuses the call with its rejection (counted), or — a rate limiter's or
+// limiter's waiter whose context ended — with the context's error (not
+// counted). w.mu is held.
+func (o *fzObserver) checkAdmission(ctx context.Context, n int, last, out error, fail func(string, ...any)) {
+	var refused, waitEnded bool
+	switch o.kind {
+	case fzRateLimit:
+		e, ok := out.(*ratelimit.Error)
+		refused = ok && errors.Is(out, ratelimit.ErrLimited) && e.Policy == o.name && telemetry.ErrorType(out) == "rate_limited"
+		waitEnded = ok && e.Err != nil && e.Err == ctx.Err() && telemetry.ErrorType(out) == "rate_limit_wait_ended"
+	case fzLimiter:
+		e, ok := out.(*limiter.Error)
+		refused = ok && errors.Is(out, limiter.ErrLimited) && e.Policy == o.name && telemetry.ErrorType(out) == "concurrency_limited"
+		waitEnded = ok && e.Err != nil && e.Err == ctx.Err() && telemetry.ErrorType(out) == "concurrency_limit_wait_ended"
+	case fzThrottle:
+		e, ok := out.(*throttle.Error)
+		refused = ok && errors.Is(out, throttle.ErrThrottled) && e.Policy == o.name && telemetry.ErrorType(out) == "throttled"
+	}
+	switch {
+	case n > 1:
+		fail("ran its function %d times", n)
+	case n == 1:
+		if out != last {
+			fail("changed its function's error to %v", out)
+		}
+	case refused:
+		o.rejections++
+	case !waitEnded || !errors.Is(out, policy.ErrRejected):
+		fail("skipped its function and returned %#v (ctx: %v)", out, ctx.Err())
+	}
+}
+
 // fzCheckMatches checks what any error out of any policy matches: the
 // rejections, and only they, match policy.ErrRejected (fn's own errors never
 // do), and timeouts match context.DeadlineExceeded.
 func fzCheckMatches(t *testing.T, name string, err error) {
 	_, waitEnded := errors.AsType[*bulkhead.Error](err) // a bulkhead's queue wait that ended with the ctx
-	rejection := errors.Is(err, breaker.ErrOpen) || errors.Is(err, bulkhead.ErrFull) || errors.Is(err, retry.ErrBudgetExhausted) || waitEnded
+	_, rateWaitEnded := errors.AsType[*ratelimit.Error](err)
+	_, limiterWaitEnded := errors.AsType[*limiter.Error](err)
+	rejection := errors.Is(err, breaker.ErrOpen) || errors.Is(err, bulkhead.ErrFull) || errors.Is(err, retry.ErrBudgetExhausted) || waitEnded ||
+		rateWaitEnded || limiterWaitEnded || errors.Is(err, throttle.ErrThrottled)
 	if rejection != errors.Is(err, policy.ErrRejected) {
 		t.Errorf("%s: %v: a rejection (%v) but matches ErrRejected: %v", name, err, rejection, errors.Is(err, policy.ErrRejected))
 	}
@@ -650,6 +705,13 @@ func fzCheckAfter(t *testing.T, w *fzWorld) {
 				}
 				p.Done(nil)
 			}
+		case fzLimiter:
+			if o.limiter.InFlight() != 0 || o.limiter.Queued() != 0 {
+				t.Errorf("%s: InFlight %d, Queued %d after every call returned", o.name, o.limiter.InFlight(), o.limiter.Queued())
+			}
+			fzCheckCount(t, o, "palisade.rejected_calls", counters, o.rejections)
+		case fzRateLimit, fzThrottle:
+			fzCheckCount(t, o, "palisade.rejected_calls", counters, o.rejections)
 		case fzRetry:
 			fzCheckCount(t, o, "palisade.retry.retries", counters, o.retries)
 			fzCheckCount(t, o, "palisade.rejected_calls", counters, o.rejections)

@@ -95,6 +95,14 @@ var checks = []check{
 	{"time window 1h vs 1s", "BenchmarkBreakerWindowSize/window=time-1h", "BenchmarkBreakerWindowSize/window=time-1s", 1.10, 0, false, ""},
 	{"breaker closed, RunParallel vs single goroutine", "BenchmarkBreakerClosedParallel/impl=palisade", "BenchmarkBreakerClosed/impl=palisade", 1.5, 0, false, ""},
 	{"pipeline, RunParallel vs single goroutine", "BenchmarkPipelineParallel/impl=palisade/telemetry=off", "BenchmarkPipeline/impl=palisade/telemetry=off", 1.5, 4, false, ""},
+	{"ratelimit Allow vs x/time/rate", "BenchmarkRateLimitAllow/impl=palisade", "BenchmarkRateLimitAllow/impl=xrate", 0.5, 0, false, ""},
+	{"ratelimit Allow, RunParallel, vs x/time/rate", "BenchmarkRateLimitAllowParallel/impl=palisade", "BenchmarkRateLimitAllowParallel/impl=xrate", 0.25, 0, false, ""},
+	{"ratelimit Allow vs failsafe-go", "BenchmarkRateLimitAllow/impl=palisade", "BenchmarkRateLimitAllow/impl=failsafe", 0, 0, true, ""},
+	{"ratelimit Allow, RunParallel, vs failsafe-go", "BenchmarkRateLimitAllowParallel/impl=palisade", "BenchmarkRateLimitAllowParallel/impl=failsafe", 0, 0, true, ""},
+	{"limiter vs bulkhead", "BenchmarkLimiter/impl=palisade", "BenchmarkLimiter/impl=bulkhead", 2, 0, false, ""},
+	{"limiter vs failsafe-go adaptivelimiter", "BenchmarkLimiter/impl=palisade", "BenchmarkLimiter/impl=failsafe", 0, 0, true, ""},
+	{"limiter, RunParallel, vs bulkhead", "BenchmarkLimiterParallel/impl=palisade", "BenchmarkLimiterParallel/impl=bulkhead", 0, 0, true, ""},
+	{"throttle vs failsafe-go adaptivethrottler", "BenchmarkThrottle/impl=palisade", "BenchmarkThrottle/impl=failsafe", 0, 0, true, ""},
 }
 
 func main() {
