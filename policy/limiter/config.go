@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -232,6 +234,9 @@ func New(cfg Config) (*Limiter, error) {
 	l.gate.limit.Store(int64(cfg.InitialLimit))
 	l.minRTT.Store(math.MaxInt64)
 	l.report = report.NewLimiter(cfg.Telemetry, cfg.Name, errorType, l, (*Limiter).observe)
+	inventory.Add(l, "limiter", func(l *Limiter) inventory.Facts {
+		return inventory.Facts{"algorithm": l.algorithm.String(), "limit": l.Limit(), "in_flight": l.InFlight(), "queued": l.Queued()}
+	})
 	return l, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -71,6 +73,9 @@ func New(cfg Config) (*RateLimiter, error) {
 		epoch:    time.Now(),
 	}
 	l.report = report.NewRateLimit(cfg.Telemetry, cfg.Name, errorType, l, (*RateLimiter).Available)
+	inventory.Add(l, "ratelimit", func(l *RateLimiter) inventory.Facts {
+		return inventory.Facts{"rate": l.Rate(), "burst": l.Burst(), "available": l.Available(), "max_wait": time.Duration(l.maxWait)}
+	})
 	return l, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -69,6 +71,9 @@ func New(cfg Config) (*Throttle, error) {
 		err:        &Error{Policy: cfg.Name},
 	}
 	t.report = report.NewThrottle(cfg.Telemetry, cfg.Name, errorType, t, (*Throttle).RejectRatio)
+	inventory.Add(t, "throttle", func(t *Throttle) inventory.Facts {
+		return inventory.Facts{"k": t.k, "window": time.Duration(t.bucketLen * buckets), "reject_ratio": t.RejectRatio()}
+	})
 	return t, nil
 }
 
