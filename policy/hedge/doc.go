@@ -35,7 +35,10 @@
 // when hedging only makes things worse. Hedges are therefore bounded by a
 // [budget.Budget]: at most Config.MaxExtraRatio (0.1 by default) hedges per
 // call over the last 10 seconds, or a budget shared with the retries of
-// the same dependency (Config.Budget). A hedge the budget refuses is not
+// the same dependency (Config.Budget). The bound is strict: with the
+// default, the first hedge needs 10 calls in the window, and a service
+// with less traffic than that is never hedged; a shared Budget with
+// MinExtra set allows a few hedges whatever the traffic. A hedge the budget refuses is not
 // started, and no later hedge of that call is; attempts already running
 // are never stopped by the budget.
 //

@@ -2,7 +2,9 @@ package hedge
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/palisade-go/palisade/internal/report"
@@ -25,8 +27,8 @@ type Hedge struct {
 var _ policy.ModalPolicy = (*Hedge)(nil)
 
 // AttemptMode returns policy.ConcurrentAttempts: attempts of one call run
-// at the same time, and the losers outlive Execute until they see their
-// context end.
+// at the same time, hedges start on goroutines of their own, and losers
+// outlive Execute until they see their context end.
 func (*Hedge) AttemptMode() policy.AttemptMode { return policy.ConcurrentAttempts }
 
 // Name returns the policy's name.
@@ -43,28 +45,35 @@ func (h *Hedge) Delay() (time.Duration, bool) {
 	return h.quantile.get()
 }
 
-// Execute runs fn, and, each time the attempts running have not
-// succeeded within the delay, another attempt, up to MaxHedges more and as
-// the hedge budget allows. Every attempt runs on a goroutine of its own
-// with a context of its own, derived from ctx.
+// Execute runs fn and, each time the attempts running have not succeeded
+// within the delay, another attempt on a goroutine of its own, up to
+// MaxHedges more and as the hedge budget allows. Each attempt has a
+// context of its own, derived from ctx.
 //
-// The first attempt to succeed wins: Execute returns nil at once, and the
-// context of every other attempt is cancelled with the cause [ErrLost]. An
-// attempt's failure does not end the call while another attempt runs;
+// The first attempt to succeed wins: the context of every other attempt is
+// cancelled with the cause [ErrLost], and Execute returns nil. The first
+// attempt runs on the caller's goroutine, so that a call that needs no
+// hedge — nearly every call — costs no goroutine: when a hedge wins,
+// Execute returns once the first attempt has returned, which a function
+// honouring its context, as every policy.Func must, does at once. Hedges
+// that lost are not waited for.
+//
+// An attempt's failure does not end the call while another attempt runs;
 // once every attempt started has failed, Execute returns the error of the
-// last one to end (no further hedge is started for a failure: that is a
-// retry's job). When ctx ends first, Execute returns ctx.Err() at once and
-// the attempts see their contexts end.
+// last one to end, unchanged (no hedge is started for a failure: that is a
+// retry's job). When ctx ends, the attempts see their contexts end; the
+// call ends with the first attempt's error if it matches ctx.Err() (as it
+// does when the first attempt saw ctx end), else with ctx.Err().
 //
-// A panic in an attempt while Execute waits is re-raised by Execute, with
-// the same value, after the other attempts' contexts are cancelled. A
-// panic in an attempt that ends after Execute returned (a loser that
-// panics when cancelled) cannot reach the caller any more: it is re-raised
-// on the attempt's goroutine, which crashes the program as any goroutine's
+// A panic in an attempt while the call runs is re-raised by Execute, with
+// the same value, after the other attempts' contexts are cancelled. A panic
+// in a hedge that ends after Execute returned (a loser that panics when
+// cancelled) cannot reach the caller any more: it is re-raised on the
+// hedge's goroutine, which crashes the program as any goroutine's
 // unrecovered panic does, rather than being swallowed.
 //
 // A call whose ctx was marked with [Disable], or has already ended, runs
-// fn once, on the caller's goroutine, as if there were no Hedge.
+// fn once, as if there were no Hedge.
 func (h *Hedge) Execute(ctx context.Context, fn policy.Func) error {
 	if !Allowed(ctx) || ctx.Err() != nil {
 		// Not to be hedged, or nobody waits for it: fn, which must honour
@@ -72,164 +81,269 @@ func (h *Hedge) Execute(ctx context.Context, fn policy.Func) error {
 		return fn(ctx)
 	}
 	h.budget.Call()
-	c := &call{fn: fn, timed: h.quantile != nil}
-	c.results = make(chan outcome, h.maxHedges+1)
-	c.attempts = c.inline[:0]
-	c.start(ctx)
-
-	var tick <-chan time.Time
 	delay, hedging := h.Delay()
-	if hedging {
-		timer := time.NewTimer(delay)
-		defer timer.Stop()
-		tick = timer.C
-		c.timer = timer
+	timed := h.quantile != nil
+	var start time.Time
+	if timed {
+		start = time.Now()
 	}
-	running := 1
-	for {
-		select {
-		case o := <-c.results:
-			running--
-			c.attempts[o.index].done = true
-			if o.err == nil && !o.panicked {
-				if c.timed {
-					h.quantile.add(o.took)
-				}
-				return c.end(ctx, h, o.index, nil)
-			}
-			if o.panicked || running == 0 {
-				return c.end(ctx, h, -1, o.err)
-			}
-		case <-tick:
-			tick = nil
-			n := len(c.attempts) + 1
-			if ctx.Err() != nil || !h.budget.TryExtra() {
-				continue // no hedge now, nor later in this call
-			}
-			h.report.Hedging(ctx, n, delay)
-			c.start(ctx)
-			running++
-			if n <= h.maxHedges {
-				c.timer.Reset(delay)
-				tick = c.timer.C
-			}
-		case <-ctx.Done():
-			return c.end(ctx, h, -1, ctx.Err())
+	if !hedging {
+		err := fn(firstAttempt(ctx))
+		if timed && err == nil {
+			h.quantile.add(time.Since(start))
 		}
+		return err
 	}
+
+	c := &call{h: h, fn: fn, ctx: ctx, delay: delay, timed: timed, winner: -1}
+	actx, cancel := context.WithCancelCause(firstAttempt(ctx))
+	c.attempts = append(c.inline[:0], attempt{cancel: cancel, start: start})
+	c.mu.Lock() // the timer's function reads c.timer
+	c.timer = time.AfterFunc(delay, c.hedge)
+	c.mu.Unlock()
+
+	panicking := true
+	defer func() {
+		if panicking {
+			c.end(-1, true) // the first attempt panicked: the panic goes on
+		}
+	}()
+	err := fn(actx)
+	panicking = false
+
+	if c.timer.Stop() && !c.hedged.Load() {
+		// The delay had not passed: no hedge ran, none will.
+		cancel(nil)
+		if timed && err == nil {
+			h.quantile.add(time.Since(start))
+		}
+		return err
+	}
+	return c.wait(err)
 }
 
-// call is the state of one call of Execute.
+// firstAttempt returns the context of a call's first attempt.
+func firstAttempt(ctx context.Context) context.Context {
+	if ctx.Value(attemptKey) != nil {
+		// An outer hedge's attempt number must not show through.
+		return context.WithValue(ctx, attemptKey, 1)
+	}
+	return ctx
+}
+
+// call is the state of one call of Execute that may be hedged.
 type call struct {
-	fn       policy.Func
-	timed    bool // attempts are timed for the quantile
-	results  chan outcome
-	timer    *time.Timer
-	attempts []attempt // owned by Execute's goroutine
-	inline   [2]attempt
+	h     *Hedge
+	fn    policy.Func
+	ctx   context.Context // the caller's
+	delay time.Duration
+	timed bool // attempts are timed for the quantile
+	timer *time.Timer
+
+	hedged atomic.Bool // a hedge was started
 
 	mu       sync.Mutex
-	returned bool // Execute has returned (or is panicking)
-	panicked bool // an attempt panicked before then; panicVal is its value
+	attempts []attempt
+	inline   [2]attempt
+	running  int           // hedges running; the first attempt is the caller's
+	winner   int           // the index of the attempt that won, or -1
+	lastErr  error         // of the last attempt to fail
+	ended    bool          // the call has ended: nothing may start, nobody waits
+	wake     chan struct{} // when the caller waits: an attempt ended
+	panicked bool          // a hedge panicked while the call ran
 	panicVal any
 }
 
-// attempt is one attempt of a call, as Execute sees it.
+// attempt is one attempt of a call.
 type attempt struct {
 	cancel context.CancelCauseFunc
 	start  time.Time // when timed
 	done   bool
 }
 
-// outcome is what an attempt's goroutine sends when the attempt ends.
-type outcome struct {
-	index    int
-	err      error
-	panicked bool
-	took     time.Duration // when timed
-}
-
-// start starts the next attempt of the call on a goroutine of its own.
-func (c *call) start(ctx context.Context) {
-	i := len(c.attempts)
-	actx, cancel := context.WithCancelCause(ctx)
-	if i > 0 || ctx.Value(attemptKey) != nil {
-		// The first attempt needs a number only to hide an outer hedge's.
-		actx = context.WithValue(actx, attemptKey, i+1)
+// hedge starts the next hedge, on the timer's goroutine, and runs it.
+func (c *call) hedge() {
+	c.mu.Lock()
+	if c.ended || c.ctx.Err() != nil || !c.h.budget.TryExtra() {
+		c.mu.Unlock()
+		return
 	}
+	i := len(c.attempts)
+	actx, cancel := context.WithCancelCause(c.ctx)
+	actx = context.WithValue(actx, attemptKey, i+1)
 	a := attempt{cancel: cancel}
 	if c.timed {
 		a.start = time.Now()
 	}
 	c.attempts = append(c.attempts, a)
-	go c.run(actx, i, a.start)
+	c.running++
+	c.hedged.Store(true)
+	if i < c.h.maxHedges {
+		c.timer.Reset(c.delay) // the next hedge
+	}
+	c.mu.Unlock()
+
+	c.h.report.Hedging(c.ctx, i+1, c.delay)
+	c.run(actx, i)
 }
 
-// run runs attempt i and sends its outcome.
-func (c *call) run(ctx context.Context, i int, start time.Time) {
-	o := outcome{index: i, panicked: true}
+// run runs hedge i, and reports its outcome to the call.
+func (c *call) run(ctx context.Context, i int) {
+	panicking := true
 	defer func() {
-		if o.panicked {
-			v := recover()
-			c.mu.Lock()
-			late := c.returned
-			if !late && !c.panicked {
-				c.panicked, c.panicVal = true, v
-			}
-			c.mu.Unlock()
-			if late {
-				// Nobody waits for this attempt any more: crash, as an
-				// unrecovered panic on any goroutine does, rather than
-				// swallow it.
-				panic(v)
-			}
+		if !panicking {
+			return
 		}
-		c.results <- o // buffered for every attempt: never blocks
+		v := recover()
+		c.mu.Lock()
+		late := c.ended
+		c.attempts[i].done = true
+		c.running--
+		if !late && !c.panicked {
+			c.panicked, c.panicVal = true, v
+			c.cancelOthers(i)
+			c.notify()
+		}
+		c.mu.Unlock()
+		if late {
+			// Nobody waits for this attempt any more: crash, as an
+			// unrecovered panic on any goroutine does, rather than swallow
+			// it.
+			panic(v)
+		}
 	}()
-	o.err = c.fn(ctx)
-	o.panicked = false
+	err := c.fn(ctx)
+	panicking = false
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.attempts[i].done = true
+	c.running--
+	if c.ended {
+		return
+	}
+	c.finished(i, err)
+	c.notify()
+}
+
+// finished records that attempt i ended with err. c.mu is held.
+func (c *call) finished(i int, err error) {
+	if err != nil {
+		c.lastErr = err
+		return
+	}
+	if c.winner >= 0 {
+		return
+	}
+	c.winner = i
 	if c.timed {
-		o.took = time.Since(start)
+		c.h.quantile.add(time.Since(c.attempts[i].start))
+	}
+	c.cancelOthers(i)
+}
+
+// cancelOthers cancels, with ErrLost, every attempt but i still running.
+// c.mu is held.
+func (c *call) cancelOthers(i int) {
+	for j := range c.attempts {
+		if a := &c.attempts[j]; j != i && !a.done {
+			a.cancel(ErrLost)
+		}
 	}
 }
 
-// end ends the call: the attempt winner (-1 for none) won, every attempt
-// still running lost. It returns err, or panics with the value of an
-// attempt that panicked before the call ended.
-func (c *call) end(ctx context.Context, h *Hedge, winner int, err error) error {
-	c.mu.Lock()
-	c.returned = true
-	panicked, v := c.panicked, c.panicVal
-	c.mu.Unlock()
+// notify wakes the caller if it waits. c.mu is held.
+func (c *call) notify() {
+	if c.wake != nil {
+		select {
+		case c.wake <- struct{}{}:
+		default: // already woken
+		}
+	}
+}
 
-	callerEnded := ctx.Err() != nil
+// wait ends a call whose first attempt returned err after a hedge may have
+// started: it waits until an attempt wins, every attempt has failed, or
+// ctx ends.
+func (c *call) wait(err error) error {
+	c.mu.Lock()
+	c.attempts[0].done = true
+	if !c.panicked && c.winner < 0 {
+		c.finished(0, err)
+	}
+	for {
+		switch {
+		case c.panicked, c.winner >= 0:
+			c.mu.Unlock()
+			return c.end(c.winner, false)
+		case c.running == 0:
+			// Every attempt failed: no further hedge for a failure.
+			err := c.lastErr
+			c.mu.Unlock()
+			c.end(-1, false)
+			return err
+		case c.ctx.Err() != nil:
+			c.mu.Unlock()
+			c.end(-1, false)
+			if errors.Is(err, c.ctx.Err()) {
+				return err // the first attempt's, ended by ctx: unchanged
+			}
+			return c.ctx.Err()
+		}
+		if c.wake == nil {
+			c.wake = make(chan struct{}, 1)
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.wake:
+		case <-c.ctx.Done():
+		}
+		c.mu.Lock()
+	}
+}
+
+// end ends the call, won by attempt winner (-1 for none): no hedge starts
+// any more, the attempts still running lose, and the hedges are reported.
+// It re-raises the panic of a hedge that panicked while the call ran,
+// unless the first attempt's own panic is under way (panicking).
+func (c *call) end(winner int, panicking bool) error {
+	c.timer.Stop()
+	c.mu.Lock()
+	c.ended = true
+	panicked, v := c.panicked, c.panicVal
+	callerEnded := c.ctx.Err() != nil
 	var now time.Time
 	if c.timed && !callerEnded {
 		now = time.Now()
 	}
 	for i := range c.attempts {
 		a := &c.attempts[i]
-		if a.done {
+		if i == 0 || a.done {
 			a.cancel(nil)
 			continue
 		}
 		a.cancel(ErrLost)
-		if c.timed && !callerEnded && !panicked {
+		if c.timed && !callerEnded && !panicked && !panicking {
 			// A loser took at least this long: counting it keeps the
 			// slow calls that hedging cut short in the estimate, which
 			// would otherwise shrink under its own hedging.
-			h.quantile.add(now.Sub(a.start))
+			c.h.quantile.add(now.Sub(a.start))
 		}
 	}
-	if hedges := len(c.attempts) - 1; hedges > 0 {
+	if c.timed && winner > 0 && !c.attempts[0].done {
+		c.h.quantile.add(now.Sub(c.attempts[0].start))
+	}
+	hedges := len(c.attempts) - 1
+	c.mu.Unlock()
+	if hedges > 0 {
 		won := 0
 		if winner > 0 {
 			won = 1
 		}
-		h.report.Ended(ctx, won, hedges-won)
+		c.h.report.Ended(c.ctx, won, hedges-won)
 	}
-	if panicked {
+	if panicked && !panicking {
 		panic(v)
 	}
-	return err
+	return nil
 }

@@ -14,7 +14,7 @@ import (
 const (
 	subBuckets = 16
 	maxShift   = 35 // 2^40 ns: bits.Len64 40, shift 40-5
-	numBuckets = (maxShift+2)*subBuckets
+	numBuckets = (maxShift + 2) * subBuckets
 )
 
 // bucketOf returns the bucket of a duration of ns nanoseconds.
