@@ -65,8 +65,8 @@ func TestPanicCancelHedgeMatrix(t *testing.T) {
 			fn: waitCtx, err: context.DeadlineExceeded, elapsed: 150 * time.Millisecond, attempts: 2, lost: 1,
 		},
 		{
-			name: "panic/first attempt, before a hedge",
-			fn:   func(context.Context) error { panic("fn") },
+			name:  "panic/first attempt, before a hedge",
+			fn:    func(context.Context) error { panic("fn") },
 			panic: "fn", attempts: 1,
 		},
 		{
