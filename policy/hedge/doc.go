@@ -22,12 +22,14 @@
 // lives in a histogram of log-linear buckets (16 per power of two, each at
 // most 6% wide) in two generations that slide over the most recent samples,
 // in constant memory; it is recomputed every few samples and read with one
-// atomic load. Samples are the latencies of the attempts that succeeded
-// and, for the attempts that lost, the time they had run when they were
-// cancelled: a lower bound of their latency that keeps the slow calls in
-// the estimate even though hedging ends them early (counting the winners
-// only, the estimate would shrink under its own hedging). Until enough
-// samples are in, no call is hedged. A failed attempt is no sample.
+// atomic load. Each successful call gives one sample, the latency of its
+// first attempt — what the call would have taken without hedging: exact
+// when the first attempt won, and when a hedge won, the time the first
+// attempt had run by then, a lower bound that keeps the slow calls in the
+// estimate even though hedging cut them short (counting the winners'
+// latencies instead, the estimate would shrink under its own hedging and
+// hedge ever more calls). Until enough samples are in, no call is hedged.
+// A failed call is no sample.
 //
 // # Load
 //

@@ -236,8 +236,12 @@ func (c *call) finished(i int, err error) {
 		return
 	}
 	c.winner = i
-	if c.timed {
-		c.h.quantile.add(time.Since(c.attempts[i].start))
+	if c.timed && (i == 0 || !c.attempts[0].done) {
+		// The sample is the first attempt's latency: exact when it won,
+		// and when a hedge won, the time it had run, a lower bound that
+		// keeps the slow calls hedging cut short in the estimate (which
+		// would otherwise shrink under its own hedging).
+		c.h.quantile.add(time.Since(c.attempts[0].start))
 	}
 	c.cancelOthers(i)
 }
@@ -311,27 +315,13 @@ func (c *call) end(winner int, panicking bool) error {
 	c.mu.Lock()
 	c.ended = true
 	panicked, v := c.panicked, c.panicVal
-	callerEnded := c.ctx.Err() != nil
-	var now time.Time
-	if c.timed && !callerEnded {
-		now = time.Now()
-	}
 	for i := range c.attempts {
 		a := &c.attempts[i]
 		if i == 0 || a.done {
 			a.cancel(nil)
-			continue
+		} else {
+			a.cancel(ErrLost)
 		}
-		a.cancel(ErrLost)
-		if c.timed && !callerEnded && !panicked && !panicking {
-			// A loser took at least this long: counting it keeps the
-			// slow calls that hedging cut short in the estimate, which
-			// would otherwise shrink under its own hedging.
-			c.h.quantile.add(now.Sub(a.start))
-		}
-	}
-	if c.timed && winner > 0 && !c.attempts[0].done {
-		c.h.quantile.add(now.Sub(c.attempts[0].start))
 	}
 	hedges := len(c.attempts) - 1
 	c.mu.Unlock()
