@@ -72,22 +72,22 @@ func main() {
 	log.SetFlags(0)
 
 	quiet := telemetry.Disabled()
+	quantileHedge := hedge.Must(hedge.Config{Name: "quantile", Quantile: 0.95, Telemetry: quiet})
 	clients := []*client{
 		{name: "no hedging", call: func(ctx context.Context, send func(context.Context) error) error { return send(ctx) }},
 		policyClient("palisade, fixed 10ms", hedge.Must(hedge.Config{Name: "fixed", Delay: 10 * time.Millisecond, Telemetry: quiet})),
-		policyClient("palisade, quantile 0.95", hedge.Must(hedge.Config{Name: "quantile", Quantile: 0.95, Telemetry: quiet})),
+		policyClient("palisade, quantile 0.95", quantileHedge),
 		failsafeClient("failsafe-go, fixed 10ms", hedgepolicy.NewWithDelay[any](10*time.Millisecond)),
 		failsafeClient(fmt.Sprintf("failsafe-go, quantile 0.95 (age %d)", *fsAge), hedgepolicy.NewWithDelayQuantile[any](0.95, *fsAge, *fsThresh)),
 	}
 
 	if *debug {
-		q := clients[2]
-		hq := hedge.Must(hedge.Config{Name: "quantile", Quantile: 0.95, Telemetry: quiet})
-		*q = *policyClient(q.name, hq)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
 		go func() {
-			for range time.Tick(time.Second) {
-				d, ok := hq.Delay()
-				log.Printf("palisade quantile delay %v %v", d, ok)
+			for range tick.C {
+				d, ok := quantileHedge.Delay()
+				log.Printf("palisade's quantile delay: %v (estimated: %v)", d, ok)
 			}
 		}()
 	}
