@@ -194,3 +194,97 @@ func TestAbandonLeavesNoGoroutineOnceTheFunctionEnds(t *testing.T) {
 	goleak.VerifyNone(t)
 	assert.Eventually(t, func() bool { return to.Abandoned() == 0 }, 5*time.Second, time.Millisecond)
 }
+
+// TestPanicCancelAbandonMatrix is the panic/cancel matrix of an abandoning
+// Timeout (1s) around a function deaf to its context: the caller cancels,
+// or a deadline — the caller's or the policy's — passes, before or during
+// the function, or the function panics before the deadline; it checks what
+// came back, when, the timeouts counted, and that the function ends and is
+// no longer counted as abandoned.
+func TestPanicCancelAbandonMatrix(t *testing.T) {
+	for _, r := range []struct {
+		name     string
+		ctx      func() (context.Context, context.CancelFunc)
+		fn       policy.Func
+		err      error // the very value, unless timedOut
+		timedOut bool
+		panic    any
+		elapsed  time.Duration
+	}{
+		{
+			name: "cancel/before",
+			ctx: func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				return ctx, cancel
+			},
+			fn:  func(context.Context) error { panic("a call nobody waits for is not started") },
+			err: context.Canceled,
+		},
+		{
+			name: "cancel/during",
+			ctx: func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(300*time.Millisecond, cancel)
+				return ctx, cancel
+			},
+			fn: stubborn(2*time.Second, nil), err: context.Canceled, elapsed: 300 * time.Millisecond,
+		},
+		{
+			name: "deadline/the caller's, earlier",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 400*time.Millisecond)
+			},
+			fn: stubborn(2*time.Second, nil), err: context.DeadlineExceeded, elapsed: 400 * time.Millisecond,
+		},
+		{name: "deadline/the policy's", fn: stubborn(2*time.Second, nil), timedOut: true, elapsed: time.Second},
+		{name: "panic/before the deadline", fn: func(context.Context) error { time.Sleep(100 * time.Millisecond); panic("fn") }, panic: "fn", elapsed: 100 * time.Millisecond},
+		{name: "success/before the deadline", fn: stubborn(100*time.Millisecond, nil), elapsed: 100 * time.Millisecond},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := oteltest.New()
+				to := abandoning(time.Second, h.Telemetry)
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if r.ctx != nil {
+					ctx, cancel = r.ctx()
+				}
+				defer cancel()
+				start := time.Now()
+				var err error
+				var panicked any
+				func() {
+					defer func() { panicked = recover() }()
+					err = to.Execute(ctx, r.fn)
+				}()
+				if elapsed := time.Since(start); elapsed != r.elapsed {
+					t.Fatalf("returned after %v, want %v", elapsed, r.elapsed)
+				}
+				switch {
+				case r.panic != nil || panicked != nil:
+					if panicked != r.panic {
+						t.Fatalf("panicked with %v, want %v", panicked, r.panic)
+					}
+				case r.timedOut:
+					if !errors.Is(err, timeout.ErrTimeout) {
+						t.Fatalf("returned %v, want a timeout", err)
+					}
+				case err != r.err:
+					t.Fatalf("returned %v, want %v", err, r.err)
+				}
+				var want int64
+				if r.timedOut {
+					want = 1
+				}
+				if n := h.Count(t, "palisade.timeout.timeouts"); n != want {
+					t.Fatalf("palisade.timeout.timeouts = %d, want %d", n, want)
+				}
+				time.Sleep(5 * time.Second)
+				synctest.Wait()
+				if to.Abandoned() != 0 {
+					t.Fatalf("%d abandoned functions still counted after they ended", to.Abandoned())
+				}
+			})
+		})
+	}
+}

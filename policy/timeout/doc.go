@@ -19,7 +19,8 @@
 // pessimistic timeout: the caller gets an *Error matching [ErrTimeout]
 // with Abandoned set (or its own context's error, when its context ended
 // first), and the function goes on until it returns, its context ended.
-// Its outcome is then discarded. The policies inside the timeout hold what
+// Its outcome is then discarded. A call whose context has already ended
+// returns that context's error without starting the function. The policies inside the timeout hold what
 // they hold until the function really ends: an inner bulkhead keeps the
 // abandoned call's slot, so abandoning never over-commits the dependency.
 // The async gauge palisade.timeout.abandoned, like [Timeout.Abandoned],

@@ -101,6 +101,11 @@ type attempt struct {
 
 // executeAbandoning is Execute with Config.Abandon.
 func (t *Timeout) executeAbandoning(ctx context.Context, fn policy.Func) error {
+	if err := ctx.Err(); err != nil {
+		// Nobody waits: a function started now would be abandoned at
+		// once.
+		return err
+	}
 	deadline := time.Now().Add(t.duration)
 	var callCtx context.Context
 	var cancel context.CancelFunc
