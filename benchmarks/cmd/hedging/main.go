@@ -3,7 +3,7 @@
 // a heavy tail: 98% of responses take about 2 ms (1.5–2.5 ms), 2% take
 // 100 ms, whoever asks.
 //
-// Five clients call it in the same run, their requests interleaved at an
+// Five clients (and more palisade quantiles, -more-quantiles) call it in the same run, their requests interleaved at an
 // open-loop rate (each client's requests are sent on schedule, whether the
 // earlier ones have returned or not, and a request's latency counts from
 // its scheduled start): no hedging; palisade's hedge with a fixed 10 ms
@@ -45,15 +45,16 @@ import (
 )
 
 var (
-	duration  = flag.Duration("duration", 90*time.Second, "measured time (after the warm-up)")
-	warmup    = flag.Duration("warmup", 5*time.Second, "warm-up before measuring: the quantile estimates learn")
-	rate      = flag.Float64("rate", 300, "calls per second, per client")
-	svgPath   = flag.String("svg", "results/hedging.svg", "where to write the plot")
-	fsAge     = flag.Uint("fs-age", 100, "failsafe-go's quantileAge (executions its moving quantile remembers)")
-	fsThresh  = flag.Uint("fs-threshold", 20, "failsafe-go's executionThreshold (executions before hedging)")
-	tailRatio = flag.Float64("tail", 0.02, "share of responses that are slow")
-	debug     = flag.Bool("debug", false, "print palisade's quantile delay every second")
-	tailDelay = flag.Duration("tail-latency", 100*time.Millisecond, "latency of a slow response")
+	duration      = flag.Duration("duration", 90*time.Second, "measured time (after the warm-up)")
+	warmup        = flag.Duration("warmup", 5*time.Second, "warm-up before measuring: the quantile estimates learn")
+	rate          = flag.Float64("rate", 300, "calls per second, per client")
+	svgPath       = flag.String("svg", "results/hedging.svg", "where to write the plot")
+	fsAge         = flag.Uint("fs-age", 100, "failsafe-go's quantileAge (executions its moving quantile remembers)")
+	fsThresh      = flag.Uint("fs-threshold", 20, "failsafe-go's executionThreshold (executions before hedging)")
+	tailRatio     = flag.Float64("tail", 0.02, "share of responses that are slow")
+	moreQuantiles = flag.String("more-quantiles", "0.97", "more palisade quantile hedges to run, comma-separated (\"\" for none)")
+	debug         = flag.Bool("debug", false, "print palisade's quantile delay every second")
+	tailDelay     = flag.Duration("tail-latency", 100*time.Millisecond, "latency of a slow response")
 )
 
 // client is one way of calling the server.
@@ -79,6 +80,21 @@ func main() {
 		policyClient("palisade, quantile 0.95", quantileHedge),
 		failsafeClient("failsafe-go, fixed 10ms", hedgepolicy.NewWithDelay[any](10*time.Millisecond)),
 		failsafeClient(fmt.Sprintf("failsafe-go, quantile 0.95 (age %d)", *fsAge), hedgepolicy.NewWithDelayQuantile[any](0.95, *fsAge, *fsThresh)),
+	}
+	// Both quantile hedges trade p99 against extra load along the same
+	// curve (a later hedge costs fewer requests and helps later): more
+	// palisade quantiles place palisade on it, for a comparison at equal
+	// load.
+	for _, q := range strings.Split(*moreQuantiles, ",") {
+		if q = strings.TrimSpace(q); q == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(q, 64)
+		if err != nil {
+			log.Fatalf("-more-quantiles: %v", err)
+		}
+		clients = append(clients, policyClient("palisade, quantile "+q,
+			hedge.Must(hedge.Config{Name: "quantile-" + q, Quantile: v, Telemetry: quiet})))
 	}
 
 	if *debug {
@@ -241,8 +257,8 @@ func report(clients []*client) {
 // writeSVG plots latency (log scale) by percentile, one line per client.
 func writeSVG(path string, clients []*client, curves [][]float64) error {
 	const (
-		w, h                     = 760, 420
-		left, right, top, bottom = 70, 250, 40, 50
+		w, h                     = 880, 420
+		left, right, top, bottom = 70, 330, 40, 50
 		minMS, maxMS             = 1.0, 200.0
 	)
 	pw, ph := float64(w-left-right), float64(h-top-bottom)
@@ -251,8 +267,8 @@ func writeSVG(path string, clients []*client, curves [][]float64) error {
 		v = min(max(v, minMS), maxMS)
 		return top + ph*(1-math.Log(v/minMS)/math.Log(maxMS/minMS))
 	}
-	colors := []string{"#888888", "#1f77b4", "#2ca02c", "#ff7f0e", "#d62728"}
-	dashes := []string{"", "", "", "6,4", "6,4"}
+	colors := []string{"#888888", "#1f77b4", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#17becf"}
+	dashes := []string{"", "", "", "6,4", "6,4", "", ""}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", w, h)
