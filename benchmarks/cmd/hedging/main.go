@@ -57,6 +57,12 @@ var (
 	tailDelay     = flag.Duration("tail-latency", 100*time.Millisecond, "latency of a slow response")
 )
 
+// lateness is how late measured calls started, after their schedule.
+var lateness struct {
+	sync.Mutex
+	d []time.Duration
+}
+
 // client is one way of calling the server.
 type client struct {
 	name string
@@ -131,6 +137,12 @@ func main() {
 		idx := i % len(clients)
 		measured := !at.Before(measureFrom)
 		wg.Go(func() {
+			if measured {
+				late := time.Since(at)
+				lateness.Lock()
+				lateness.d = append(lateness.d, late)
+				lateness.Unlock()
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			send := func(ctx context.Context) error { return get(ctx, httpClient, url, idx, measured) }
@@ -148,6 +160,11 @@ func main() {
 		})
 	}
 	wg.Wait()
+	// The machine's own stalls show in every client's tail: how late calls
+	// started says how much.
+	slices.Sort(lateness.d)
+	log.Printf("calls started late by: p50 %v, p99 %v, p99.9 %v, max %v (the machine's stalls, in every client's latency)",
+		quantile(lateness.d, 50), quantile(lateness.d, 99), quantile(lateness.d, 99.9), quantile(lateness.d, 100))
 	report(clients)
 }
 
