@@ -311,7 +311,6 @@ func (c *call) wait(err error) error {
 // It re-raises the panic of a hedge that panicked while the call ran,
 // unless the first attempt's own panic is under way (panicking).
 func (c *call) end(winner int, panicking bool) error {
-	c.timer.Stop()
 	c.mu.Lock()
 	c.ended = true
 	panicked, v := c.panicked, c.panicVal
@@ -325,6 +324,10 @@ func (c *call) end(winner int, panicking bool) error {
 	}
 	hedges := len(c.attempts) - 1
 	c.mu.Unlock()
+	// After ended is set: a hedge starting before then may have re-armed
+	// the timer for the next one, which must not fire (and start a
+	// goroutine) after the call.
+	c.timer.Stop()
 	if hedges > 0 {
 		won := 0
 		if winner > 0 {
