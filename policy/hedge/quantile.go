@@ -63,7 +63,7 @@ type quantile struct {
 }
 
 // recomputeEvery is how many samples pass between two estimates.
-const recomputeEvery = 8
+const recomputeEvery = 32
 
 func newQuantile(q float64) *quantile {
 	tail := 1 - q
