@@ -3,6 +3,7 @@ package report_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,4 +40,5 @@ func TestObserveAbandoned(t *testing.T) {
 	if assert.Len(t, points, 1) {
 		assert.Equal(t, int64(3), points[0].Value)
 	}
+	runtime.KeepAlive(n) // observed weakly: it must live until collected
 }
