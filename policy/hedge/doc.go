@@ -46,14 +46,18 @@
 //
 // # Attempts and contexts
 //
-// Every attempt runs on a goroutine of its own, with a context of its own
-// derived from the caller's: an inner timeout, or any failure of one
-// attempt, ends that attempt and no other. When an attempt wins, the
-// others' contexts are cancelled with the cause [ErrLost]; they are not
-// waited for, and each goroutine ends when its attempt returns. An attempt
-// that fails does not end the call while another runs. The caller's
-// cancellation ends the call at once. [Attempt] tells an attempt which one
-// it is.
+// Every attempt has a context of its own derived from the caller's: an
+// inner timeout, or any failure of one attempt, ends that attempt and no
+// other. The first attempt runs on the caller's goroutine, so that a call
+// answered before the delay — nearly every call — costs no goroutine; each
+// hedge runs on the goroutine of the timer that started it, which ends
+// when the hedge returns. When an attempt wins, the others' contexts are
+// cancelled with the cause [ErrLost]. Losing hedges are not waited for;
+// the call returns once the first attempt has returned, which a function
+// honouring its context (as every policy.Func must) does at once. An
+// attempt that fails does not end the call while another runs. The
+// caller's cancellation ends every attempt. [Attempt] tells an attempt
+// which one it is.
 //
 // A Hedge declares policy.ConcurrentAttempts, so a Pipeline runs the
 // policies inside it once per attempt, each attempt with its own call's
