@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,9 @@ import (
 	"github.com/palisade-go/palisade/policy/breaker"
 	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/bulkhead"
+	"github.com/palisade-go/palisade/policy/chaos"
+	"github.com/palisade-go/palisade/policy/fallback"
+	"github.com/palisade-go/palisade/policy/hedge"
 	"github.com/palisade-go/palisade/policy/limiter"
 	"github.com/palisade-go/palisade/policy/ratelimit"
 	"github.com/palisade-go/palisade/policy/retry"
@@ -87,10 +91,19 @@ const (
 	fzRateLimit
 	fzLimiter
 	fzThrottle
+	fzHedge    // concurrent attempts: the v2 core
+	fzFallback // replaces failures
+	fzChaos    // injects faults or latency
 	fzKinds
 )
 
-var fzKindNames = [fzKinds]string{"timeout", "retry", "bulkhead", "breaker", "pipeline", "pass", "ratelimit", "limiter", "throttle"}
+var fzKindNames = [fzKinds]string{"timeout", "retry", "bulkhead", "breaker", "pipeline", "pass", "ratelimit", "limiter", "throttle", "hedge", "fallback", "chaos"}
+
+// Outcomes of the fuzzed fallbacks and chaos policies.
+var (
+	errFzFallback = errors.New("fallback's replacement")
+	errFzChaos    = errors.New("injected fault")
+)
 
 // fzWorld is one fuzz input's composition and what its observers counted.
 type fzWorld struct {
@@ -100,6 +113,14 @@ type fzWorld struct {
 	budget    *budget.Budget
 	observers []*fzObserver
 	ids       atomic.Int64
+
+	// concurrent is set when a hedge or an abandoning timeout is in the
+	// composition: one call's attempts may then overlap and outlive it,
+	// and functions do not panic (a panic of an attempt nobody waits for
+	// any more crashes the program, by design; the policies' own tests
+	// cover it). replaces is set when a fallback is: a call may succeed
+	// although its function failed.
+	concurrent, replaces bool
 
 	mu sync.Mutex // guards the observers' tallies
 }
@@ -113,7 +134,13 @@ type fzObserver struct {
 	children []*fzObserver // a pipeline's policies
 
 	timeout     time.Duration // fzTimeout
+	abandon     bool          // fzTimeout
+	to          *timeout.Timeout
 	maxAttempts int           // fzRetry
+	maxHedges   int           // fzHedge
+	fbOutcome   error         // fzFallback: what its fallback returns
+	chaosFault  bool          // fzChaos: a fault, else latency
+	chaosDelay  time.Duration // fzChaos: its latency
 	budgeted    bool          // fzRetry
 	breakFor    time.Duration // fzBreaker
 	bulkhead    *bulkhead.Bulkhead
@@ -126,6 +153,9 @@ type fzObserver struct {
 	rejections  int // calls it refused: breaker, bulkhead, retry budget
 	timeouts    int // timeout errors it made
 	retries     int // retries it announced (attempts after the first, plus waits cut short)
+	entered     int // runs of its function started, counted as they start
+	uses        int // fzFallback: replacements
+	injections  int // fzChaos: faults or latencies injected
 }
 
 func (w *fzWorld) node(r *fuzzbytes.Reader, depth int, kind fzKind) *fzObserver {
@@ -135,7 +165,33 @@ func (w *fzWorld) node(r *fuzzbytes.Reader, depth int, kind fzKind) *fzObserver 
 	switch kind {
 	case fzTimeout:
 		o.timeout = time.Duration(1+p%6) * 10 * time.Millisecond
-		o.p = timeout.Must(timeout.Config{Name: o.name, Duration: o.timeout, Telemetry: w.tel})
+		o.abandon = p&0x40 != 0
+		w.concurrent = w.concurrent || o.abandon
+		o.to = timeout.Must(timeout.Config{Name: o.name, Duration: o.timeout, Abandon: o.abandon, Telemetry: w.tel})
+		o.p = o.to
+	case fzHedge:
+		o.maxHedges = 1 + p%3
+		w.concurrent = true
+		o.p = hedge.Must(hedge.Config{Name: o.name, Delay: time.Duration(1+p/3%4) * 5 * time.Millisecond,
+			MaxHedges: o.maxHedges, MaxExtraRatio: 10, Telemetry: w.tel})
+	case fzFallback:
+		w.replaces = true
+		if p&1 == 0 {
+			// Distinct per fallback: nested ones must not be confused.
+			o.fbOutcome = fmt.Errorf("%w of %s", errFzFallback, o.name)
+		}
+		o.p = fallback.Must(fallback.Config{Name: o.name, Telemetry: w.tel,
+			Fallback: func(context.Context, error) error { return o.fbOutcome }})
+	case fzChaos:
+		cfg := chaos.Config{Name: o.name, Probability: 0.5, Telemetry: w.tel,
+			Enabled: func(context.Context) bool { return true }}
+		if o.chaosFault = p&1 == 0; o.chaosFault {
+			cfg.Fault = errFzChaos
+		} else {
+			o.chaosDelay = time.Duration(1+p/2%3) * 5 * time.Millisecond
+			cfg.Latency = o.chaosDelay
+		}
+		o.p = chaos.Must(cfg)
 	case fzRetry:
 		o.maxAttempts = 1 + p%4
 		delay := time.Duration(p/4%3) * 10 * time.Millisecond
@@ -210,6 +266,8 @@ func (o *fzObserver) attempts() int {
 	switch o.kind {
 	case fzRetry:
 		return o.maxAttempts
+	case fzHedge:
+		return 1 + o.maxHedges
 	case fzPipeline:
 		n := 1
 		for _, c := range o.children {
@@ -236,6 +294,8 @@ type fzPipeKey struct{}
 type fzResult struct {
 	err      error
 	panicked bool
+	ended    bool          // the run has returned or panicked; else it still runs
+	start    time.Duration // since Execute was called
 }
 
 // Execute runs the observed policy, checking what it does with fn.
@@ -261,19 +321,25 @@ func (o *fzObserver) Execute(ctx context.Context, fn policy.Func) error {
 		active   atomic.Int32
 		returned atomic.Bool
 	)
+	concurrent := policy.ModeOf(o.p) == policy.ConcurrentAttempts
 	wrapped := func(ctx context.Context) (err error) {
-		if returned.Load() {
+		w.mu.Lock()
+		o.entered++
+		w.mu.Unlock()
+		// A concurrent policy may start an attempt on a goroutine of its
+		// own that runs after its Execute returned, beside another.
+		if returned.Load() && !concurrent {
 			w.t.Errorf("%s: ran its function after returning", o.name)
 		}
-		if active.Add(1) != 1 {
+		if active.Add(1) != 1 && !concurrent {
 			w.t.Errorf("%s: runs of its function overlap", o.name)
 		}
 		mu.Lock()
 		i := len(results)
-		if i > 0 && (results[i-1].panicked || results[i-1].err == nil) {
+		if i > 0 && !concurrent && (results[i-1].panicked || results[i-1].err == nil) {
 			w.t.Errorf("%s: ran its function again after %+v", o.name, results[i-1])
 		}
-		results = append(results, fzResult{panicked: true})
+		results = append(results, fzResult{panicked: true, start: time.Since(start)})
 		mu.Unlock()
 		if o.kind == fzRetry && retry.Attempt(ctx) != i+1 {
 			w.t.Errorf("%s: attempt %d has Attempt(ctx) %d", o.name, i+1, retry.Attempt(ctx))
@@ -281,6 +347,7 @@ func (o *fzObserver) Execute(ctx context.Context, fn policy.Func) error {
 		defer func() {
 			mu.Lock()
 			results[i].err = err
+			results[i].ended = true
 			mu.Unlock()
 			active.Add(-1)
 		}()
@@ -308,6 +375,9 @@ func (o *fzObserver) Execute(ctx context.Context, fn policy.Func) error {
 		if o.kind == fzRetry {
 			o.retries += len(rs) - 1
 		}
+		if o.kind == fzChaos && len(rs) > 0 && o.chaosDelay > 0 && rs[0].start >= o.chaosDelay {
+			o.injections++ // its function panicked after the injected latency
+		}
 		w.mu.Unlock()
 	}()
 	out := o.p.Execute(inner, wrapped)
@@ -316,7 +386,7 @@ func (o *fzObserver) Execute(ctx context.Context, fn policy.Func) error {
 		parent.out, parent.set = out, true
 	}
 	mu.Lock()
-	rs := results
+	rs := slices.Clone(results) // as they were when it returned
 	mu.Unlock()
 	o.check(ctx, start, rs, rec, out)
 	return out
@@ -329,8 +399,11 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 		o.w.t.Errorf("%s: %s (calls of its function: %+v)", o.name, fmt.Sprintf(format, args...), rs)
 	}
 	for _, r := range rs {
-		if r.panicked {
+		switch {
+		case r.panicked && r.ended:
 			fail("returned %v although its function panicked", out)
+		case !r.ended && policy.ModeOf(o.p) != policy.ConcurrentAttempts:
+			fail("returned %v while its function ran", out)
 		}
 	}
 	n := len(rs)
@@ -357,9 +430,33 @@ func (o *fzObserver) check(ctx context.Context, start time.Time, rs []fzResult, 
 		} else if !rec.set || out != rec.out {
 			fail("returned %v, its first policy %v (set: %v)", out, rec.out, rec.set)
 		}
+	case fzHedge:
+		o.checkHedge(ctx, rs, out, fail)
+	case fzFallback:
+		o.checkFallback(rs, out, fail)
+	case fzChaos:
+		o.checkChaos(ctx, rs, out, fail)
 	case fzTimeout:
-		if n != 1 {
+		if n > 1 || n == 0 && !o.abandon {
 			fail("ran its function %d times", n)
+		}
+		// An abandoning timeout may return before its function's goroutine
+		// has started it.
+		running := n == 0 || !rs[0].ended
+		if te, ok := out.(*timeout.Error); ok && te.Abandoned && out != last {
+			// (The function may have ended since, as it was abandoned.)
+			if !o.abandon || te.Err != context.DeadlineExceeded || te.Policy != o.name || !errors.Is(out, timeout.ErrTimeout) {
+				fail("abandoned: %#v (Abandon %v)", te, o.abandon)
+			}
+			o.timeouts++
+			break
+		}
+		if o.abandon && running || o.abandon && n == 1 && ctx.Err() != nil && out == ctx.Err() && out != last {
+			// Abandoned as its caller's context ended: that context's error.
+			if out != ctx.Err() || out == nil {
+				fail("abandoned with %v, its caller's context %v", out, ctx.Err())
+			}
+			break
 		}
 		if out == last {
 			break
@@ -494,6 +591,74 @@ func (o *fzObserver) checkAdmission(ctx context.Context, n int, last, out error,
 	}
 }
 
+// checkHedge checks a hedge's outcome: the first success wins; otherwise
+// the error of an attempt that failed, or its caller's context's.
+func (o *fzObserver) checkHedge(ctx context.Context, rs []fzResult, out error, fail func(string, ...any)) {
+	if n := len(rs); n < 1 || n > 1+o.maxHedges {
+		fail("made %d attempts, MaxHedges %d", n, o.maxHedges)
+	}
+	succeeded := false
+	for _, r := range rs {
+		succeeded = succeeded || r.ended && !r.panicked && r.err == nil
+	}
+	if out == nil {
+		if !succeeded {
+			fail("returned nil with no attempt succeeded")
+		}
+		return
+	}
+	if ctx.Err() != nil && errors.Is(out, ctx.Err()) {
+		return // its caller gave up
+	}
+	for _, r := range rs {
+		if r.ended && r.err == out {
+			if !rs[0].ended {
+				fail("returned %v while its first attempt ran", out)
+			}
+			return
+		}
+	}
+	fail("returned %v, the error of none of its attempts", out)
+}
+
+// checkFallback checks a fallback's outcome: its function's, or its
+// replacement's when the function failed.
+func (o *fzObserver) checkFallback(rs []fzResult, out error, fail func(string, ...any)) {
+	if len(rs) != 1 {
+		fail("ran its function %d times", len(rs))
+		return
+	}
+	last := rs[0].err
+	switch {
+	case out == last:
+	case last != nil && out == o.fbOutcome:
+		o.uses++
+	default:
+		fail("returned %v for its function's %v", out, last)
+	}
+}
+
+// checkChaos checks a chaos policy's outcome: a fault instead of the
+// function, or the function's outcome after a wait or none.
+func (o *fzObserver) checkChaos(ctx context.Context, rs []fzResult, out error, fail func(string, ...any)) {
+	switch n := len(rs); {
+	case n > 1:
+		fail("ran its function %d times", n)
+	case n == 1 && out != rs[0].err:
+		fail("changed its function's %v into %v", rs[0].err, out)
+	case n == 1:
+		if rs[0].start >= o.chaosDelay && o.chaosDelay > 0 {
+			o.injections++ // the function ran after the injected latency
+		}
+	case o.chaosFault && out == errFzChaos:
+		o.injections++
+	case !o.chaosFault && ctx.Err() != nil && out == ctx.Err():
+		o.injections++ // its caller's context ended in the injected wait
+	default:
+		fail("skipped its function and returned %v", out)
+	}
+}
+
 // fzCheckMatches checks what any error out of any policy matches: the
 // rejections, and only they, match policy.ErrRejected (fn's own errors never
 // do), and timeouts match context.DeadlineExceeded.
@@ -533,7 +698,7 @@ type fzCall struct {
 }
 
 func (c *fzCall) fn(ctx context.Context) (err error) {
-	if c.active.Add(1) != 1 {
+	if c.active.Add(1) != 1 && !c.w.concurrent {
 		c.w.t.Errorf("one call runs its function twice at once")
 	}
 	defer c.active.Add(-1)
@@ -565,6 +730,9 @@ func (c *fzCall) fn(ctx context.Context) (err error) {
 	case 4:
 		return fzSleep(ctx, d, id, &fzError{id})
 	case 5:
+		if c.w.concurrent {
+			return &fzError{id} // see fzWorld.concurrent
+		}
 		p := &fzPanic{id}
 		c.mu.Lock()
 		c.panicked = p
@@ -639,7 +807,7 @@ func fzRun(t *testing.T, data []byte) {
 				}
 			case recovered != nil:
 				t.Errorf("call %d: pipeline panicked with %v", i, recovered)
-			case out == nil && (c.runs == 0 || c.last != nil):
+			case out == nil && !w.concurrent && !w.replaces && (c.runs == 0 || c.last != nil):
 				t.Errorf("call %d: success after %d runs, the last returning %v", i, c.runs, c.last)
 			}
 			if c.runs > bound {
@@ -648,6 +816,10 @@ func fzRun(t *testing.T, data []byte) {
 		})
 	}
 	wg.Wait()
+	// Attempts that outlived their calls (losing hedges, abandoned
+	// functions) end as their contexts did.
+	time.Sleep(time.Minute)
+	synctest.Wait()
 	fzCheckAfter(t, w)
 }
 
@@ -717,6 +889,15 @@ func fzCheckAfter(t *testing.T, w *fzWorld) {
 			fzCheckCount(t, o, "palisade.rejected_calls", counters, o.rejections)
 		case fzTimeout:
 			fzCheckCount(t, o, "palisade.timeout.timeouts", counters, o.timeouts)
+			if o.to.Abandoned() != 0 {
+				t.Errorf("%s: %d abandoned functions still running", o.name, o.to.Abandoned())
+			}
+		case fzHedge:
+			fzCheckCount(t, o, "palisade.hedge.hedges", counters, o.entered-o.invocations)
+		case fzFallback:
+			fzCheckCount(t, o, "palisade.fallback.uses", counters, o.uses)
+		case fzChaos:
+			fzCheckCount(t, o, "palisade.chaos.injections", counters, o.injections)
 		case fzPipeline:
 			if got := pipelines[o.name]; got != uint64(o.invocations) {
 				t.Errorf("%s: palisade.pipeline.duration counts %d calls, observed %d", o.name, got, o.invocations)

@@ -17,6 +17,11 @@ type Config struct {
 	Name string
 	// Duration is the longest a call may take; required, > 0.
 	Duration time.Duration
+	// Abandon makes the policy return at the deadline even if the
+	// function ignores its context: the function runs on a goroutine of
+	// its own and goes on, abandoned, until it returns (see the package
+	// documentation). Default false: the policy waits for the function.
+	Abandon bool
 	// Telemetry is where the policy reports; nil means telemetry.Default().
 	Telemetry *telemetry.Telemetry
 }
@@ -30,11 +35,16 @@ func New(cfg Config) (*Timeout, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
-	return &Timeout{
+	t := &Timeout{
 		name:     cfg.Name,
 		duration: cfg.Duration,
+		abandon:  cfg.Abandon,
 		report:   report.NewTimeout(cfg.Telemetry, cfg.Name),
-	}, nil
+	}
+	if cfg.Abandon {
+		report.ObserveAbandoned(cfg.Telemetry, cfg.Name, t, (*Timeout).abandonedNow)
+	}
+	return t, nil
 }
 
 // Must is like New but panics with New's error; for configurations written

@@ -27,12 +27,19 @@ type Error struct {
 	Policy string
 	// Duration is the Timeout's Config.Duration.
 	Duration time.Duration
-	// Err is the error the function returned.
+	// Err is the error the function returned, or context.DeadlineExceeded
+	// for an abandoned function, which had not returned.
 	Err error
+	// Abandoned is true when the function was still running at the
+	// deadline, and was abandoned (Config.Abandon).
+	Abandoned bool
 }
 
 // Error describes the timeout and the function's error.
 func (e *Error) Error() string {
+	if e.Abandoned {
+		return fmt.Sprintf("palisade/timeout: %s: call exceeded %v, abandoned", e.Policy, e.Duration)
+	}
 	return fmt.Sprintf("palisade/timeout: %s: call exceeded %v: %v", e.Policy, e.Duration, e.Err)
 }
 

@@ -23,14 +23,14 @@ const maxWait = 100 * 365 * 24 * time.Hour
 // call that outlives it with ErrTimeout. Time is synctest's, so a deadline
 // of centuries costs nothing.
 func FuzzConfig(f *testing.F) {
-	f.Add("", int64(0))
-	f.Add("db", int64(-1))
-	f.Add("db", int64(1))
-	f.Add("", int64(time.Second))
-	f.Add("x", int64(-1<<63))
-	f.Add("\x00\xff", int64(1<<63-1))
-	f.Fuzz(func(t *testing.T, name string, duration int64) {
-		cfg := timeout.Config{Name: name, Duration: time.Duration(duration), Telemetry: telemetry.Disabled()}
+	f.Add("", int64(0), false)
+	f.Add("db", int64(-1), true)
+	f.Add("db", int64(1), false)
+	f.Add("", int64(time.Second), true)
+	f.Add("x", int64(-1<<63), false)
+	f.Add("\x00\xff", int64(1<<63-1), true)
+	f.Fuzz(func(t *testing.T, name string, duration int64, abandon bool) {
+		cfg := timeout.Config{Name: name, Duration: time.Duration(duration), Abandon: abandon, Telemetry: telemetry.Disabled()}
 		to, err := timeout.New(cfg)
 		if cfg.Duration <= 0 {
 			if err == nil {

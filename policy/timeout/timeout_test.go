@@ -236,3 +236,22 @@ func TestNilFuncPanicsNamingTheContract(t *testing.T) {
 		_ = to.Execute(t.Context(), nil)
 	})
 }
+
+// An error returned once the policy's deadline has passed is its timeout,
+// even when the deadline's timer has yet to fire: a gRPC server timing the
+// call out on the deadline the client sent it can answer first.
+func TestErrorAtTheDeadlineIsATimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		to := timeout.Must(timeout.Config{Duration: time.Second, Telemetry: telemetry.Disabled()})
+		serverSide := errors.New("rpc error: code = DeadlineExceeded")
+		for i := range 200 {
+			err := to.Execute(context.Background(), func(ctx context.Context) error {
+				time.Sleep(time.Second) // wakes at the deadline's instant, maybe before its timer
+				return serverSide
+			})
+			if !errors.Is(err, timeout.ErrTimeout) || !errors.Is(err, serverSide) {
+				t.Fatalf("call %d: %v, want a timeout wrapping the server's error", i, err)
+			}
+		}
+	})
+}
