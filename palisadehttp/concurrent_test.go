@@ -19,6 +19,8 @@ import (
 
 	"github.com/palisade-go/palisade/palisadehttp"
 	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/hedge"
+	"github.com/palisade-go/palisade/telemetry"
 )
 
 // scriptedBase answers the n-th request (0, 1, …) after delays[n] with
@@ -152,4 +154,56 @@ func TestAbandonedAttemptsResponseIsClosed(t *testing.T) {
 		_, _, closed := base.bodies[0].state()
 		assert.True(t, closed, "a response arriving after RoundTrip returned is closed")
 	})
+}
+
+// A hedge through the Transport: idempotent requests whose body can be
+// sent again are hedged, and the winner's response is returned; any other
+// request is sent once.
+func TestTransportHedgesOnlyIdempotentReplayableRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		method   string
+		body     io.Reader
+		noRewind bool
+		key      bool
+		attempts int
+	}{
+		{name: "GET", method: http.MethodGet, attempts: 2},
+		{name: "DELETE", method: http.MethodDelete, attempts: 2},
+		{name: "PUT with a replayable body", method: http.MethodPut, body: strings.NewReader("x"), attempts: 2},
+		{name: "PUT whose body cannot be replayed", method: http.MethodPut, body: strings.NewReader("x"), noRewind: true, attempts: 1},
+		{name: "POST", method: http.MethodPost, body: strings.NewReader("x"), attempts: 1},
+		{name: "POST with an Idempotency-Key", method: http.MethodPost, body: strings.NewReader("x"), key: true, attempts: 2},
+		{name: "PATCH", method: http.MethodPatch, attempts: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// The first request answers after 100ms, a hedge's at once.
+				base := &scriptedBase{delays: []time.Duration{100 * time.Millisecond, time.Millisecond}, statuses: []int{200, 200}}
+				h := hedge.Must(hedge.Config{Delay: 10 * time.Millisecond, MaxExtraRatio: 1, Telemetry: telemetry.Disabled()})
+				tr := &palisadehttp.Transport{Base: base, Policy: h}
+				req, err := http.NewRequest(tc.method, "http://example.test/", tc.body)
+				require.NoError(t, err)
+				if tc.noRewind {
+					req.GetBody = nil
+				}
+				if tc.key {
+					req.Header.Set("Idempotency-Key", "k-1")
+				}
+				resp, err := tr.RoundTrip(req)
+				require.NoError(t, err)
+				require.NoError(t, resp.Body.Close())
+				time.Sleep(time.Second)
+				synctest.Wait()
+				assert.Len(t, base.bodies, tc.attempts, "requests sent")
+				if tc.attempts == 2 {
+					assert.Equal(t, "1", resp.Header.Get("Attempt"), "the hedge, answering first, wins")
+				}
+				for i, b := range base.bodies {
+					_, _, closed := b.state()
+					assert.True(t, closed, "body %d closed", i)
+				}
+			})
+		})
+	}
 }

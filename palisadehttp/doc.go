@@ -105,6 +105,16 @@
 // every attempt is an HTTP client span inside the pipeline's span, itself
 // inside the caller's.
 //
+// # Hedging
+//
+// A hedge policy (package policy/hedge) in the pipeline sends a request
+// again while an earlier attempt is still in flight only when that is safe:
+// its method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) or it
+// carries an Idempotency-Key header, and its body, if any, can be made
+// again (Request.GetBody). Any other request is sent once at a time
+// (hedge.Disable). The caller gets the winner's response; every other
+// response's body is closed.
+//
 // # Methods and retries
 //
 // The Transport retries whatever request its policy retries, POST included:

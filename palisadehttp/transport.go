@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/hedge"
 )
 
 // ErrBodyNotRewindable is matched by the error of an attempt after the
@@ -70,8 +71,28 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		isFailure = DefaultIsFailure
 	}
 	rt := &roundTrip{req: req, base: base, isFailure: isFailure}
-	err := t.Policy.Execute(req.Context(), rt.attempt)
+	ctx := req.Context()
+	if !hedgeable(req) {
+		ctx = hedge.Disable(ctx) // sent once at a time, whatever the policy
+	}
+	err := t.Policy.Execute(ctx, rt.attempt)
 	return rt.finish(err)
+}
+
+// hedgeable reports whether req may be sent again while an earlier attempt
+// is still in flight: its method is idempotent (GET, HEAD, OPTIONS, PUT,
+// DELETE, TRACE) or it carries an Idempotency-Key header, and its body, if
+// any, can be made again (Request.GetBody). A hedge policy runs any other
+// request once.
+func hedgeable(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+	default:
+		if req.Header.Get("Idempotency-Key") == "" {
+			return false
+		}
+	}
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
 // CloseIdleConnections closes the idle connections of Base, if it has such a
