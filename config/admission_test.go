@@ -4,8 +4,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/palisade-go/palisade/config"
+	"github.com/palisade-go/palisade/policy/hedge"
 	"github.com/palisade-go/palisade/policy/limiter"
 	"github.com/palisade-go/palisade/policy/ratelimit"
 	"github.com/palisade-go/palisade/policy/throttle"
@@ -45,5 +47,22 @@ func TestAdmissionKinds(t *testing.T) {
 		if got := ce.Problems[i].String(); !strings.HasPrefix(got, want) {
 			t.Errorf("problem %d:\n got %s\nwant %s…", i, got, want)
 		}
+	}
+}
+
+func TestHedgeKind(t *testing.T) {
+	p := load(t, `budgets:
+  shared: {ratio: 0.2, min_extra: 5}
+pipelines:
+  api:
+    policies:
+      - hedge: {delay: 20ms, max_hedges: 2, budget: shared}
+      - hedge: {quantile: 0.9}
+`)
+	if d, ok := policyOf[*hedge.Hedge](t, p, "api", 0).Delay(); !ok || d != 20*time.Millisecond {
+		t.Errorf("fixed hedge delay %v, %v", d, ok)
+	}
+	if _, ok := policyOf[*hedge.Hedge](t, p, "api", 1).Delay(); ok {
+		t.Error("a quantile hedge has a delay before any sample")
 	}
 }

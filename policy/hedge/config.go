@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/telemetry"
@@ -109,6 +111,13 @@ func New(cfg Config) (*Hedge, error) {
 	if cfg.Delay == 0 {
 		h.quantile = newQuantile(cfg.Quantile)
 	}
+	inventory.Add(h, "hedge", func(h *Hedge) inventory.Facts {
+		delay, ok := h.Delay()
+		if !ok {
+			return inventory.Facts{"max_hedges": h.maxHedges, "delay": "learning"}
+		}
+		return inventory.Facts{"max_hedges": h.maxHedges, "delay": delay}
+	})
 	return h, nil
 }
 
