@@ -12,13 +12,20 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/palisade-go/palisade/policy"
+	"github.com/palisade-go/palisade/policy/hedge"
 )
 
 // ErrOverlappingAttempts is the error of an attempt that a policy started
-// while another attempt of the same unary call was still running (a
-// hedging policy does that): both would write the same reply message. It is
+// while another attempt of the same unary call was still running, when the
+// policy did not declare policy.ConcurrentAttempts or the reply is not a
+// proto.Message: both attempts would write the same reply message. It is
 // wrapped in backoff.Permanent, and the attempt does not reach the server.
-// Hedge gRPC calls by other means, or not at all.
+// A declared concurrent policy (policy/hedge) hedges idempotent methods:
+// each attempt gets a reply message of its own, and the winner's is copied
+// into the caller's.
 var ErrOverlappingAttempts = errors.New("palisadegrpc: a policy started an attempt of a unary call while another was running; unary calls cannot be hedged")
 
 // UnaryClientInterceptor returns an interceptor that runs each unary call
@@ -39,6 +46,11 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 			idempotent: c.isIdempotent(method),
 		}
 		u.opts = append(append(u.optsBuf[:0], opts...), grpc.Trailer(&u.trailer))
+		if !u.idempotent {
+			ctx = hedge.Disable(ctx) // sent once at a time, whatever the policy
+		} else if r, ok := reply.(proto.Message); ok && policy.ModeOf(p) == policy.ConcurrentAttempts {
+			u.replyProto, u.callerOpts = r, opts
+		}
 		return u.result(p.Execute(ctx, u.attempt))
 	}
 }
@@ -58,12 +70,23 @@ type unaryCall struct {
 	running atomic.Bool
 	trailer metadata.MD // the running attempt's trailer
 
+	// Set when attempts may overlap (a hedge of an idempotent method):
+	// each attempt then has a reply and a trailer of its own.
+	replyProto proto.Message
+	callerOpts []grpc.CallOption
+
 	mu      sync.Mutex
-	outcome outcome // the latest attempt's
+	outcome outcome       // the latest attempt's, or the winner's
+	won     bool          // an attempt succeeded (for the policy), when attempts overlap
+	winner  proto.Message // its reply, if the server answered OK
+	sealed  bool          // the call has returned: later attempts change nothing
 }
 
 // attempt is the policy.Func of a unary call: one try at it.
 func (u *unaryCall) attempt(ctx context.Context) error {
+	if u.replyProto != nil {
+		return u.overlappingAttempt(ctx)
+	}
 	if !u.running.CompareAndSwap(false, true) {
 		return permanent(ErrOverlappingAttempts)
 	}
@@ -77,11 +100,38 @@ func (u *unaryCall) attempt(ctx context.Context) error {
 	return perr
 }
 
+// overlappingAttempt is an attempt of a call whose attempts may overlap:
+// it fills a reply of its own, kept if it is the first to succeed.
+func (u *unaryCall) overlappingAttempt(ctx context.Context) error {
+	reply := u.replyProto.ProtoReflect().New().Interface()
+	var trailer metadata.MD
+	opts := append(append(make([]grpc.CallOption, 0, len(u.callerOpts)+1), u.callerOpts...), grpc.Trailer(&trailer))
+	err := u.invoker(ctx, u.method, u.req, reply, u.cc, opts...)
+	perr, o := u.c.judge(u.ctx, ctx, u.cc, u.method, err, trailer, u.idempotent)
+	u.mu.Lock()
+	if !u.sealed && !u.won {
+		u.outcome = o
+		if perr == nil { // the policy's success: the call's answer
+			u.won = true
+			if err == nil {
+				u.winner = reply
+			}
+		}
+	}
+	u.mu.Unlock()
+	return perr
+}
+
 // result turns the policy's error into the call's.
 func (u *unaryCall) result(err error) error {
 	u.mu.Lock()
-	o := u.outcome
+	o, winner := u.outcome, u.winner
+	u.sealed = true
 	u.mu.Unlock()
+	if winner != nil && err == nil {
+		proto.Reset(u.replyProto)
+		proto.Merge(u.replyProto, winner)
+	}
 	return o.result(err)
 }
 

@@ -20,8 +20,10 @@ import (
 	"github.com/palisade-go/palisade/palisadegrpc"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/breaker"
+	"github.com/palisade-go/palisade/policy/hedge"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/policy/timeout"
+	"github.com/palisade-go/palisade/telemetry"
 )
 
 // failWith is a unary handler answering code, with pushback values in its
@@ -482,4 +484,39 @@ func TestClassifierIgnored(t *testing.T) {
 	assert.Equal(t, breaker.Closed, m.State)
 	assert.Equal(t, 0, m.Calls)
 	assert.Equal(t, int64(1), m.TotalCalls)
+}
+
+// TestHedgedUnaryCall: a hedge policy (declared concurrent) hedges an
+// idempotent method against a real server — the caller's reply is the
+// winner's — and sends any other method once.
+func TestHedgedUnaryCall(t *testing.T) {
+	var calls atomic.Int64
+	e := &echo{unary: func(ctx context.Context, in *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
+		if calls.Add(1) == 1 {
+			select { // the first attempt is slow: the hedge wins
+			case <-time.After(5 * time.Second):
+			case <-ctx.Done():
+				return nil, status.FromContextError(ctx.Err()).Err()
+			}
+			return wrapperspb.String("slow"), nil
+		}
+		return wrapperspb.String("fast"), nil
+	}}
+	addr := startServer(t, e)
+	h := hedge.Must(hedge.Config{Delay: 20 * time.Millisecond, MaxExtraRatio: 1, Telemetry: telemetry.Disabled()})
+
+	cc := dial(t, addr, grpc.WithUnaryInterceptor(palisadegrpc.UnaryClientInterceptor(
+		palisadegrpc.WithPolicy(h), palisadegrpc.WithIdempotent(methodUnary))))
+	out, err := callUnary(t.Context(), cc)
+	require.NoError(t, err)
+	assert.Equal(t, "fast", out.GetValue(), "the winner's reply")
+	assert.Equal(t, int64(2), calls.Load())
+
+	calls.Store(0)
+	notIdempotent := dial(t, addr, grpc.WithUnaryInterceptor(palisadegrpc.UnaryClientInterceptor(palisadegrpc.WithPolicy(h))))
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err = callUnary(ctx, notIdempotent)
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "the slow first attempt, not hedged")
+	assert.Equal(t, int64(1), calls.Load(), "a method not marked idempotent is sent once")
 }

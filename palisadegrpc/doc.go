@@ -166,12 +166,15 @@
 //
 // # Limits
 //
-// A unary call's attempts must not overlap: a policy that starts one while
-// another runs (hedging) gets [ErrOverlappingAttempts] for it, as both
-// would fill the same reply message. For the same reason, a policy that
-// returns while its attempt goes on (an abandoning timeout) leaves that
-// attempt free to fill the reply after the call has returned its error:
-// do not read the reply of a failed call.
+// Hedging: a policy that declares policy.ConcurrentAttempts (policy/hedge,
+// an abandoning timeout) runs each attempt of an idempotent method with a
+// reply message of its own, and the first successful attempt's reply is
+// copied into the caller's when the call returns; an attempt ending later
+// changes nothing. A method not marked idempotent is never hedged
+// (hedge.Disable): it is sent once at a time. A policy that starts
+// overlapping attempts without declaring them, or a reply that is not a
+// proto.Message, gets [ErrOverlappingAttempts] for the second attempt, as
+// both would fill the same reply message.
 //
 // For a client-streaming call, whose server usually answers once, at the
 // end, the first response is that answer: the stream's policy covers the
