@@ -44,12 +44,12 @@ func (t *Timeout) Execute(ctx context.Context, fn policy.Func) error {
 	}
 	callCtx, cancel := context.WithDeadlineCause(ctx, deadline, ErrTimeout)
 	defer cancel()
-	return t.outcome(ctx, callCtx, fn(callCtx))
+	return t.outcome(ctx, callCtx, deadline, fn(callCtx))
 }
 
 // outcome is the outcome of a call with ctx whose function, run with
 // callCtx, returned err.
-func (t *Timeout) outcome(ctx, callCtx context.Context, err error) error {
+func (t *Timeout) outcome(ctx, callCtx context.Context, deadline time.Time, err error) error {
 	if err == nil || ctx.Err() != nil {
 		// Success, or the caller's own context ended: not ours to change.
 		return err
@@ -58,7 +58,7 @@ func (t *Timeout) outcome(ctx, callCtx context.Context, err error) error {
 		// The deadline may have passed with its timer yet to fire: a
 		// server timing the call out on the same deadline (grpc-go sends
 		// it along) can answer first. Read the clock only then.
-		if deadline, _ := callCtx.Deadline(); time.Now().Before(deadline) {
+		if deadline.IsZero() || time.Now().Before(deadline) {
 			return err
 		}
 	}
@@ -122,6 +122,7 @@ func (t *Timeout) executeAbandoning(ctx context.Context, fn policy.Func) error {
 		// The caller's deadline comes first: it is the caller's to
 		// report, and the attempt is abandoned then all the same.
 		callCtx, cancel = context.WithCancel(ctx)
+		deadline = time.Time{} // no deadline of this policy's in play
 	} else {
 		callCtx, cancel = context.WithDeadlineCause(ctx, deadline, ErrTimeout)
 	}
@@ -144,7 +145,7 @@ func (t *Timeout) executeAbandoning(ctx context.Context, fn policy.Func) error {
 	if a.panicked {
 		panic(a.panicVal)
 	}
-	return t.outcome(ctx, callCtx, a.err)
+	return t.outcome(ctx, callCtx, deadline, a.err)
 }
 
 // run runs fn for an abandoning call.

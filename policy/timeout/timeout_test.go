@@ -255,3 +255,25 @@ func TestErrorAtTheDeadlineIsATimeout(t *testing.T) {
 		}
 	})
 }
+
+// An abandoning timeout whose caller's deadline comes first never reports
+// that deadline as its own timeout, even when the function returns at that
+// very instant, before the caller's context has noticed (found by
+// FuzzPipeline).
+func TestAbandoningTimeoutLeavesTheCallersDeadlineToTheCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		to := timeout.Must(timeout.Config{Duration: time.Second, Abandon: true, Telemetry: telemetry.Disabled()})
+		errFn := errors.New("fn")
+		for i := range 200 {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			err := to.Execute(ctx, func(context.Context) error {
+				time.Sleep(100 * time.Millisecond) // wakes at the caller's deadline
+				return errFn
+			})
+			cancel()
+			if errors.Is(err, timeout.ErrTimeout) {
+				t.Fatalf("call %d: %v: the caller's deadline reported as the policy's timeout", i, err)
+			}
+		}
+	})
+}
