@@ -48,23 +48,35 @@ func TestServeShowsTheLiveView(t *testing.T) {
 		return m != nil
 	}, 5*time.Second, 10*time.Millisecond, "the demo prints the live view's address")
 
-	resp, err := http.Get(url + "?format=json")
-	require.NoError(t, err)
-	var f struct {
-		Policies []struct{ Kind, Name string }
-	}
-	err = json.NewDecoder(resp.Body).Decode(&f)
-	resp.Body.Close()
-	require.NoError(t, err)
-	kinds := map[string]bool{}
-	for _, p := range f.Policies {
-		if p.Name == "users-api" {
-			kinds[p.Kind] = true
+	// The demo serves the view before it builds its pipeline: the policies
+	// appear as they are built.
+	var policies []struct{ Kind, Name string }
+	assert.Eventually(t, func() bool {
+		resp, err := http.Get(url + "?format=json")
+		if err != nil {
+			return false
 		}
+		defer resp.Body.Close()
+		var f struct {
+			Policies []struct{ Kind, Name string }
+		}
+		if json.NewDecoder(resp.Body).Decode(&f) != nil {
+			return false
+		}
+		policies = f.Policies
+		kinds := map[string]bool{}
+		for _, p := range f.Policies {
+			if p.Name == "users-api" {
+				kinds[p.Kind] = true
+			}
+		}
+		return kinds["pipeline"] && kinds["breaker"] && kinds["bulkhead"]
+	}, 3*time.Second, 20*time.Millisecond, "the view lists the demo's policies")
+	if t.Failed() {
+		t.Logf("policies listed: %v", policies)
 	}
-	assert.True(t, kinds["pipeline"] && kinds["breaker"] && kinds["bulkhead"], "the view lists the demo's policies: %v", f.Policies)
 
 	require.NoError(t, <-done)
-	_, err = http.Get(url)
+	_, err := http.Get(url)
 	assert.Error(t, err, "the view stops with the demo")
 }
