@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/gate"
 	"github.com/palisade-go/palisade/internal/inventory"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
@@ -39,8 +40,8 @@ type Config struct {
 }
 
 // maxLimit bounds MaxConcurrent: the in-flight count shares its word with
-// the queue flag.
-const maxLimit = waitersFlag - 1
+// the gate's queue flag and counter.
+const maxLimit = gate.MaxLimit
 
 // New returns a Bulkhead configured by cfg, or an error naming the first
 // invalid field.
@@ -69,6 +70,7 @@ func New(cfg Config) (*Bulkhead, error) {
 		errFull:  &Error{Policy: cfg.Name},
 		errWait:  &Error{Policy: cfg.Name, Waited: cfg.MaxWait},
 	}
+	b.gate.Init(b.max, b.maxQueue, b.maxWait)
 	b.report = report.NewBulkhead(cfg.Telemetry, cfg.Name, errorType, b, (*Bulkhead).observe)
 	inventory.Add(b, "bulkhead", func(b *Bulkhead) inventory.Facts {
 		return inventory.Facts{"max_queue": b.maxQueue, "max_wait": b.maxWait}

@@ -16,8 +16,9 @@ import (
 )
 
 // fuzzMaxLimit is the largest MaxConcurrent New accepts: the in-flight count
-// shares an int64 with a flag at bit 62.
-const fuzzMaxLimit = 1<<62 - 1
+// has the low 32 bits of the gate's word, and all ones means "released more
+// than held".
+const fuzzMaxLimit = 1<<32 - 2
 
 // fuzzMaxWait is the longest MaxWait FuzzConfig waits for: synctest's clock
 // starts in 2000 and its monotonic readings end in 2262.

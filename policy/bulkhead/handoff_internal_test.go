@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/palisade-go/palisade/internal/gate"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -19,8 +20,8 @@ import (
 // could be lost.
 func giveUpRace(t *testing.T, b *Bulkhead) {
 	var once sync.Once
-	testHookGiveUp = func() { once.Do(b.release) }
-	t.Cleanup(func() { testHookGiveUp = nil })
+	gate.TestHookGiveUp = func() { once.Do(b.release) }
+	t.Cleanup(func() { gate.TestHookGiveUp = nil })
 }
 
 type outcome struct {
@@ -115,16 +116,21 @@ func TestFlagClearedWhenQueueEmpties(t *testing.T) {
 		require.True(t, b.tryAcquire())
 		w := run(t.Context(), b, nil)
 		synctest.Wait()
-		assert.Equal(t, int64(2|waitersFlag), b.state.Load())
+		assert.Equal(t, 2, b.InFlight())
+		assert.Equal(t, 1, b.Queued())
 		assert.False(t, b.tryAcquire())
 		o := <-w // MaxWait passes
 		require.ErrorIs(t, o.err, ErrFull)
-		assert.Equal(t, int64(2), b.state.Load(), "the flag is cleared with the last waiter")
+		assert.Equal(t, 2, b.InFlight())
+		assert.Equal(t, 0, b.Queued())
 		b.release()
-		assert.True(t, b.tryAcquire(), "the fast path works again")
+		assert.True(t, b.tryAcquire(), "the flag is cleared with the last waiter: the fast path works again")
 		b.release()
 		b.release()
-		assert.Equal(t, int64(0), b.state.Load())
+		assert.Equal(t, 0, b.InFlight())
+		assert.Panics(t, b.release, "a slot nobody holds")
+		assert.Equal(t, 0, b.InFlight(), "the unheld release is undone")
+		assert.True(t, b.tryAcquire())
 	})
 }
 
@@ -144,7 +150,7 @@ func TestHandOffOfSlotTakenMeanwhile(t *testing.T) {
 		release := make(chan struct{})
 		var late <-chan outcome
 		var once sync.Once
-		testHookHandOff = func() {
+		gate.TestHookHandOff = func() {
 			once.Do(func() {
 				cancel()
 				assertWaitEnded(t, context.Canceled, (<-gaveUp).err)
@@ -154,7 +160,7 @@ func TestHandOffOfSlotTakenMeanwhile(t *testing.T) {
 				require.Equal(t, 1, b.Queued())
 			})
 		}
-		t.Cleanup(func() { testHookHandOff = nil })
+		t.Cleanup(func() { gate.TestHookHandOff = nil })
 
 		b.release() // the slot held since the start; the hook runs
 		synctest.Wait()
@@ -179,4 +185,10 @@ func assertWaitEnded(t *testing.T, ctxErr, err error) {
 	assert.ErrorIs(t, err, ctxErr)
 	assert.ErrorIs(t, err, policy.ErrRejected)
 	assert.NotErrorIs(t, err, ErrFull)
+}
+
+// tryAcquire is the fast path alone, for the tests.
+func (b *Bulkhead) tryAcquire() bool {
+	ok, _ := b.gate.TryAcquire()
+	return ok
 }

@@ -229,9 +229,7 @@ func New(cfg Config) (*Limiter, error) {
 		estimate:   float64(cfg.InitialLimit),
 		reported:   cfg.InitialLimit,
 	}
-	l.gate.maxQueue = cfg.MaxQueue
-	l.gate.maxWait = cfg.MaxWait
-	l.gate.limit.Store(int64(cfg.InitialLimit))
+	l.gate.Init(int64(cfg.InitialLimit), cfg.MaxQueue, cfg.MaxWait)
 	l.minRTT.Store(math.MaxInt64)
 	l.report = report.NewLimiter(cfg.Telemetry, cfg.Name, errorType, l, (*Limiter).observe)
 	inventory.Add(l, "limiter", func(l *Limiter) inventory.Facts {

@@ -85,12 +85,12 @@ func TestRaisedLimitAdmitsWaiters(t *testing.T) {
 		if l.InFlight() != 1 || l.Queued() != 3 {
 			t.Fatalf("InFlight %d Queued %d", l.InFlight(), l.Queued())
 		}
-		l.gate.setLimit(3)
+		l.gate.SetLimit(3)
 		synctest.Wait()
 		if l.InFlight() != 3 || l.Queued() != 1 {
 			t.Fatalf("after the raise: InFlight %d Queued %d", l.InFlight(), l.Queued())
 		}
-		l.gate.setLimit(1) // lowered: running calls go on, no hand-off until below
+		l.gate.SetLimit(1) // lowered: running calls go on, no hand-off until below
 		close(release)
 		for range 4 {
 			if err := <-done; err != nil {

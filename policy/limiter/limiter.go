@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/gate"
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/policy"
 )
@@ -36,7 +37,7 @@ type Limiter struct {
 	errWait    *Error
 	report     *report.Limiter
 
-	gate gate
+	gate gate.Gate
 
 	// The current window's samples, added without a lock by the calls
 	// that end in it.
@@ -63,14 +64,14 @@ type Limiter struct {
 func (l *Limiter) Name() string { return l.name }
 
 // Limit returns how many calls may run at once now.
-func (l *Limiter) Limit() int { return int(l.gate.limit.Load()) }
+func (l *Limiter) Limit() int { return int(l.gate.Limit()) }
 
 // InFlight returns how many slots are taken: calls running, and calls just
 // handed a slot that have yet to start.
-func (l *Limiter) InFlight() int { return l.gate.inFlight() }
+func (l *Limiter) InFlight() int { return l.gate.InFlight() }
 
 // Queued returns how many calls are waiting for a slot.
-func (l *Limiter) Queued() int { return int(l.gate.queued.Load()) }
+func (l *Limiter) Queued() int { return l.gate.Queued() }
 
 func (l *Limiter) observe() (limit, inFlight, queued int) {
 	return l.Limit(), l.InFlight(), l.Queued()
@@ -90,7 +91,7 @@ func (l *Limiter) Execute(ctx context.Context, fn policy.Func) error {
 	// runs during a probe: two clock readings and a few shared atomics
 	// cost more than the rest of the call, and a window of a loaded
 	// dependency has plenty of calls.
-	ok, sampled := l.gate.tryAcquire()
+	ok, sampled := l.gate.TryAcquire()
 	if !ok {
 		if err := l.acquireSlow(ctx); err != nil {
 			return err
@@ -101,14 +102,14 @@ func (l *Limiter) Execute(ctx context.Context, fn policy.Func) error {
 	if sampled || l.sampleAll || l.probing.Load() {
 		start = l.now()
 	}
-	defer l.gate.release() // after record: the call is still in flight there
+	defer l.gate.Release() // after record: the call is still in flight there
 	err := fn(ctx)
 	l.record(ctx, start, err) // not reached on a panic: unmeasured
 	return err
 }
 
 func (l *Limiter) acquireSlow(ctx context.Context) error {
-	err := l.gate.acquireSlow(ctx, l.waitEnded, l.errFull, l.errWait)
+	err := l.gate.AcquireSlow(ctx, l.waitEnded, l.errFull, l.errWait)
 	if err == l.errFull || err == l.errWait {
 		l.rejected.Add(1)
 		l.report.Rejected(ctx)
@@ -153,7 +154,7 @@ func (l *Limiter) record(ctx context.Context, start int64, err error) {
 		for m := l.minRTT.Load(); rtt < m && !l.minRTT.CompareAndSwap(m, rtt); m = l.minRTT.Load() {
 		}
 	}
-	if f := int64(l.gate.inFlight()); f > l.maxInFlight.Load() {
+	if f := int64(l.gate.InFlight()); f > l.maxInFlight.Load() {
 		l.maxInFlight.Store(f) // a lost race under-reads by one window's peak, harmlessly
 	}
 	if now-l.winStart.Load() >= l.window && (l.count.Load() >= l.minSamples || l.drops.Load() > 0) {
@@ -188,7 +189,7 @@ func (l *Limiter) closeWindow(ctx context.Context, now int64) {
 	}
 	sum := l.sumRTT.Swap(0)
 	l.minRTT.Store(math.MaxInt64)
-	s.saturated = l.rejected.Swap(0) > 0 || l.gate.queued.Load() > 0 || s.maxInFlight >= l.gate.limit.Load()
+	s.saturated = l.rejected.Swap(0) > 0 || l.gate.Queued() > 0 || s.maxInFlight >= l.gate.Limit()
 	if s.count > 0 {
 		s.avgRTT = float64(sum) / float64(s.count)
 	}
@@ -203,7 +204,7 @@ func (l *Limiter) closeWindow(ctx context.Context, now int64) {
 		}
 		l.nextProbe = now + l.probeEvery
 		l.estimate = l.beforeProbe
-		l.gate.setLimit(int64(l.estimate))
+		l.gate.SetLimit(int64(l.estimate))
 		return
 	}
 	if l.algorithm != AIMD && now >= l.nextProbe {
@@ -212,7 +213,7 @@ func (l *Limiter) closeWindow(ctx context.Context, now int64) {
 		// it was.
 		l.beforeProbe = l.estimate
 		l.probing.Store(true)
-		l.gate.setLimit(int64(min(float64(l.probeLimit), l.estimate)))
+		l.gate.SetLimit(int64(min(float64(l.probeLimit), l.estimate)))
 		return
 	}
 
@@ -227,7 +228,7 @@ func (l *Limiter) closeWindow(ctx context.Context, now int64) {
 	}
 	l.estimate = min(max(next, l.minLimit), l.maxLimit)
 	limit := int(l.estimate)
-	l.gate.setLimit(int64(limit))
+	l.gate.SetLimit(int64(limit))
 	if d := limit - l.reported; d*5 >= l.reported || -d*5 >= l.reported {
 		// A change of 20% or more since the last event: worth a trace
 		// event (smaller steps would be one per window).
