@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -55,14 +57,16 @@ func New(cfg Config) (*Chaos, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
-	return &Chaos{
+	return inventory.Track(&Chaos{
 		name:        cfg.Name,
 		probability: cfg.Probability,
 		fault:       cfg.Fault,
 		latency:     cfg.Latency,
 		enabled:     cfg.Enabled,
 		report:      report.NewChaos(cfg.Telemetry, cfg.Name),
-	}, nil
+	}, "chaos", func(c *Chaos) inventory.Facts {
+		return inventory.Facts{"probability": c.probability, "latency": c.latency, "fault": c.fault != nil}
+	}), nil
 }
 
 // Must is like New but panics with New's error; for configurations written

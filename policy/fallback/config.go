@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -39,12 +41,12 @@ func New(cfg Config) (*Fallback, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
-	return &Fallback{
+	return inventory.Track(&Fallback{
 		name:     cfg.Name,
 		handles:  cfg.Handles,
 		fallback: cfg.Fallback,
 		report:   report.NewFallback(cfg.Telemetry, cfg.Name),
-	}, nil
+	}, "fallback", nil), nil
 }
 
 // Must is like New but panics with New's error; for configurations written

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/palisade-go/palisade/internal/report"
@@ -107,7 +109,7 @@ func New(cfg Config) (*Retry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Retry{
+	return inventory.Track(&Retry{
 		name:        cfg.Name,
 		maxAttempts: cfg.MaxAttempts,
 		backOff:     cfg.BackOff,
@@ -117,7 +119,9 @@ func New(cfg Config) (*Retry, error) {
 		onRetry:     cfg.OnRetry,
 		budget:      cfg.Budget,
 		report:      report.NewRetry(cfg.Telemetry, cfg.Name, budgetExhaustedType),
-	}, nil
+	}, "retry", func(r *Retry) inventory.Facts {
+		return inventory.Facts{"max_attempts": r.maxAttempts, "max_duration": r.maxDuration}
+	}), nil
 }
 
 // Must is like New but panics with New's error; for configurations written

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisade-go/palisade/internal/inventory"
+
 	"github.com/palisade-go/palisade/internal/report"
 	"github.com/palisade-go/palisade/telemetry"
 )
@@ -44,6 +46,9 @@ func New(cfg Config) (*Timeout, error) {
 	if cfg.Abandon {
 		report.ObserveAbandoned(cfg.Telemetry, cfg.Name, t, (*Timeout).abandonedNow)
 	}
+	inventory.Add(t, "timeout", func(t *Timeout) inventory.Facts {
+		return inventory.Facts{"duration": t.duration, "abandon": t.abandon, "abandoned": t.Abandoned()}
+	})
 	return t, nil
 }
 
