@@ -46,10 +46,14 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 			idempotent: c.isIdempotent(method),
 		}
 		u.opts = append(append(u.optsBuf[:0], opts...), grpc.Trailer(&u.trailer))
-		if !u.idempotent {
-			ctx = hedge.Disable(ctx) // sent once at a time, whatever the policy
-		} else if r, ok := reply.(proto.Message); ok && policy.ModeOf(p) == policy.ConcurrentAttempts {
-			u.replyProto, u.callerOpts = r, opts
+		if policy.ModeOf(p) == policy.ConcurrentAttempts {
+			// A policy that may overlap attempts (a hedge). Only then: the
+			// mark costs an allocation, which sequential policies need not pay.
+			if !u.idempotent {
+				ctx = hedge.Disable(ctx) // sent once at a time
+			} else if r, ok := reply.(proto.Message); ok {
+				u.replyProto, u.callerOpts = r, opts
+			}
 		}
 		return u.result(p.Execute(ctx, u.attempt))
 	}

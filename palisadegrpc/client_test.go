@@ -520,3 +520,22 @@ func TestHedgedUnaryCall(t *testing.T) {
 	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "the slow first attempt, not hedged")
 	assert.Equal(t, int64(1), calls.Load(), "a method not marked idempotent is sent once")
 }
+
+// TestNotIdempotentCostsNothingUnderSequentialPolicies: the mark that keeps
+// a hedge from hedging a method not marked idempotent is made only for a
+// policy that may overlap attempts; under a sequential one, such a call
+// costs no more than an idempotent one.
+func TestNotIdempotentCostsNothingUnderSequentialPolicies(t *testing.T) {
+	if testing.CoverMode() != "" || raceDetector {
+		t.Skip("allocation counts are not meaningful under coverage or the race detector")
+	}
+	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	p := policy.NewPipeline("p", breaker.Must(breaker.Config{Telemetry: telemetry.Disabled()})).WithTelemetry(telemetry.Disabled())
+	plain := palisadegrpc.UnaryClientInterceptor(palisadegrpc.WithPolicy(p))
+	idem := palisadegrpc.UnaryClientInterceptor(palisadegrpc.WithPolicy(p), palisadegrpc.WithIdempotent(methodUnary))
+	req, reply := wrapperspb.String("x"), new(wrapperspb.StringValue)
+	ctx := context.Background()
+	idemAllocs := testing.AllocsPerRun(100, func() { _ = idem(ctx, methodUnary, req, reply, nil, invoker) })
+	plainAllocs := testing.AllocsPerRun(100, func() { _ = plain(ctx, methodUnary, req, reply, nil, invoker) })
+	assert.Equal(t, idemAllocs, plainAllocs)
+}

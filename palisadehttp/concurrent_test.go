@@ -207,3 +207,41 @@ func TestTransportHedgesOnlyIdempotentReplayableRequests(t *testing.T) {
 		})
 	}
 }
+
+// emptyOKBase answers every request with an empty 200.
+type emptyOKBase struct{}
+
+func (emptyOKBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+}
+
+// A request that must not be hedged is marked so only under a policy that
+// may overlap attempts: under a sequential one, a POST costs no more than a
+// GET.
+func TestNotHedgeableCostsNothingUnderSequentialPolicies(t *testing.T) {
+	if raceDetector {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	tr := &palisadehttp.Transport{Base: emptyOKBase{}, Policy: policy.NewPipeline("p", passthroughPolicy{}).WithTelemetry(telemetry.Disabled())}
+	get, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
+	require.NoError(t, err)
+	post, err := http.NewRequest(http.MethodPost, "http://example.test/", nil)
+	require.NoError(t, err)
+	allocs := func(req *http.Request) float64 {
+		return testing.AllocsPerRun(100, func() {
+			resp, err := tr.RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	assert.Equal(t, allocs(get), allocs(post))
+}
+
+// passthroughPolicy runs its function once, and says so.
+type passthroughPolicy struct{}
+
+func (passthroughPolicy) Execute(ctx context.Context, fn policy.Func) error { return fn(ctx) }
+func (passthroughPolicy) AttemptMode() policy.AttemptMode {
+	return policy.SequentialAttempts
+}

@@ -72,8 +72,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	rt := &roundTrip{req: req, base: base, isFailure: isFailure}
 	ctx := req.Context()
-	if !hedgeable(req) {
-		ctx = hedge.Disable(ctx) // sent once at a time, whatever the policy
+	if policy.ModeOf(t.Policy) == policy.ConcurrentAttempts && !hedgeable(req) {
+		// Only a policy that may overlap attempts (a hedge) needs the mark,
+		// which costs an allocation.
+		ctx = hedge.Disable(ctx) // sent once at a time
 	}
 	err := t.Policy.Execute(ctx, rt.attempt)
 	return rt.finish(err)

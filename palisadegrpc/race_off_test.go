@@ -1,0 +1,5 @@
+//go:build !race
+
+package palisadegrpc_test
+
+const raceDetector = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package palisadehttp_test
+
+const raceDetector = false
