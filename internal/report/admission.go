@@ -10,16 +10,11 @@ import (
 	"github.com/palisade-go/palisade/telemetry"
 )
 
-// RateLimit reports one rate limiter: its rejections, and the permits
-// available now (palisade.ratelimit.available, observed).
-type RateLimit struct {
-	rejections *Counter
-}
-
-// NewRateLimit returns the reporter of the rate limiter owner called name,
-// or nil when t is disabled. Rejections have the given error.type. At each
-// metric collection, observe(owner) gives the permits available at once.
-func NewRateLimit[T any](t *telemetry.Telemetry, name, errorType string, owner *T, observe func(*T) int) *RateLimit {
+// NewRateLimit registers the observation of the rate limiter owner called
+// name — the permits available now (palisade.ratelimit.available), which
+// observe(owner) gives at each metric collection — and returns the counter
+// of its rejections, of the given error.type; nil when t is disabled.
+func NewRateLimit[T any](t *telemetry.Telemetry, name, errorType string, owner *T, observe func(*T) int) *Counter {
 	if t.IsDisabled() {
 		return nil
 	}
@@ -30,14 +25,7 @@ func NewRateLimit[T any](t *telemetry.Telemetry, name, errorType string, owner *
 	Observe(m, owner, func(owner *T, o metric.Observer) {
 		o.ObserveInt64(available, int64(observe(owner)), opts...)
 	}, available)
-	return &RateLimit{rejections: NewRejections(m, semconv.PolicyTypeRateLimit, name, errorType)}
-}
-
-// Rejected reports one call refused by the rate limiter.
-func (r *RateLimit) Rejected(ctx context.Context) {
-	if r != nil {
-		r.rejections.Inc(ctx)
-	}
+	return NewRejections(m, semconv.PolicyTypeRateLimit, name, errorType)
 }
 
 // Limiter reports one adaptive concurrency limiter: limit, calls in flight
@@ -95,16 +83,12 @@ func (r *Limiter) LimitChanged(ctx context.Context, prev, limit int) {
 	}
 }
 
-// Throttle reports one adaptive throttle: its rejections and its current
-// probability of rejecting a call (palisade.throttle.reject_ratio, observed).
-type Throttle struct {
-	rejections *Counter
-}
-
-// NewThrottle returns the reporter of the throttle owner called name, or
-// nil when t is disabled. Rejections have the given error.type. At each
-// metric collection, observe(owner) gives the reject probability.
-func NewThrottle[T any](t *telemetry.Telemetry, name, errorType string, owner *T, observe func(*T) float64) *Throttle {
+// NewThrottle registers the observation of the adaptive throttle owner
+// called name — its probability of rejecting a call now
+// (palisade.throttle.reject_ratio), which observe(owner) gives at each
+// metric collection — and returns the counter of its rejections, of the
+// given error.type; nil when t is disabled.
+func NewThrottle[T any](t *telemetry.Telemetry, name, errorType string, owner *T, observe func(*T) float64) *Counter {
 	if t.IsDisabled() {
 		return nil
 	}
@@ -115,12 +99,5 @@ func NewThrottle[T any](t *telemetry.Telemetry, name, errorType string, owner *T
 	Observe(m, owner, func(owner *T, o metric.Observer) {
 		o.ObserveFloat64(ratio, observe(owner), opts...)
 	}, ratio)
-	return &Throttle{rejections: NewRejections(m, semconv.PolicyTypeThrottle, name, errorType)}
-}
-
-// Rejected reports one call refused by the throttle.
-func (r *Throttle) Rejected(ctx context.Context) {
-	if r != nil {
-		r.rejections.Inc(ctx)
-	}
+	return NewRejections(m, semconv.PolicyTypeThrottle, name, errorType)
 }

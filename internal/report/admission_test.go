@@ -27,10 +27,10 @@ func TestAdmissionReporters(t *testing.T) {
 	assert.Nil(t, li)
 	assert.Nil(t, th)
 	ctx := context.Background()
-	rl.Rejected(ctx)
+	rl.Inc(ctx)
 	li.Rejected(ctx)
 	li.LimitChanged(ctx, 1, 2)
-	th.Rejected(ctx)
+	th.Inc(ctx)
 
 	h := oteltest.New()
 	rl = report.NewRateLimit(h.Telemetry, "r", "rate_limited", o, func(o *owner) int { return o.n })
@@ -43,7 +43,7 @@ func TestAdmissionReporters(t *testing.T) {
 	assert.Equal(t, int64(2), h.Total(t, "palisade.limiter.queued"))
 	assert.NotNil(t, h.Metric(t, "palisade.throttle.reject_ratio"))
 	span := h.InSpan(t, func(ctx context.Context) {
-		rl.Rejected(ctx)
+		rl.Inc(ctx)
 		li.LimitChanged(ctx, 10, 20)
 	})
 	assert.Equal(t, int64(1), h.Total(t, "palisade.rejected_calls"))

@@ -173,17 +173,11 @@ func (r *Breaker) Rejected(ctx context.Context) {
 	}
 }
 
-// Bulkhead reports one bulkhead: usage, limit and queue length (observed)
-// and its rejections.
-type Bulkhead struct {
-	rejections *Counter
-}
-
-// NewBulkhead returns the reporter of the bulkhead owner called name, or nil
-// when t is disabled. Rejections have the given error.type. At each metric
-// collection, observe(owner) gives the calls in flight, the limit and the
-// calls queued (see [Observe]).
-func NewBulkhead[T any](t *telemetry.Telemetry, name, errorType string, owner *T, observe func(*T) (inFlight, limit, queued int)) *Bulkhead {
+// NewBulkhead registers the observation of the bulkhead owner called name —
+// usage, limit and queue length, which observe(owner) gives at each metric
+// collection (see [Observe]) — and returns the counter of its rejections,
+// of the given error.type; nil when t is disabled.
+func NewBulkhead[T any](t *telemetry.Telemetry, name, errorType string, owner *T, observe func(*T) (inFlight, limit, queued int)) *Counter {
 	if t.IsDisabled() {
 		return nil
 	}
@@ -198,12 +192,5 @@ func NewBulkhead[T any](t *telemetry.Telemetry, name, errorType string, owner *T
 		o.ObserveInt64(limit, int64(max), opts...)
 		o.ObserveInt64(queued, int64(waiting), opts...)
 	}, usage, limit, queued)
-	return &Bulkhead{rejections: NewRejections(m, semconv.PolicyTypeBulkhead, name, errorType)}
-}
-
-// Rejected reports one call rejected by the bulkhead.
-func (r *Bulkhead) Rejected(ctx context.Context) {
-	if r != nil {
-		r.rejections.Inc(ctx)
-	}
+	return NewRejections(m, semconv.PolicyTypeBulkhead, name, errorType)
 }

@@ -50,8 +50,6 @@ func TestDisabledHasNilReporters(t *testing.T) {
 	var br *report.Breaker
 	br.StateChanged(ctx, 0, 1)
 	br.Rejected(ctx)
-	var bh *report.Bulkhead
-	bh.Rejected(ctx)
 	var c *report.Counter
 	c.Inc(ctx)
 	var mine *telemetry.Reporter

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+
 	"github.com/palisade-go/palisade/internal/semconv"
 	"github.com/palisade-go/palisade/telemetry"
 )

@@ -20,7 +20,7 @@ type Bulkhead struct {
 	name     string
 	errFull  *Error // refused at once
 	errWait  *Error // MaxWait passed in the queue
-	report   *report.Bulkhead
+	rejected *report.Counter
 
 	// The slots and the queue: the gate shared with the adaptive limiter
 	// (internal/gate), here with a limit that never moves.
@@ -126,7 +126,7 @@ func (b *Bulkhead) releaseUnheld() {
 func (b *Bulkhead) acquireSlow(ctx context.Context) error {
 	err := b.gate.AcquireSlow(ctx, b.waitEnded, b.errFull, b.errWait)
 	if err == error(b.errFull) || err == error(b.errWait) {
-		b.report.Rejected(ctx)
+		b.rejected.Inc(ctx)
 	}
 	return err
 }

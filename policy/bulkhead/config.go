@@ -71,7 +71,7 @@ func New(cfg Config) (*Bulkhead, error) {
 		errWait:  &Error{Policy: cfg.Name, Waited: cfg.MaxWait},
 	}
 	b.gate.Init(b.max, b.maxQueue, b.maxWait)
-	b.report = report.NewBulkhead(cfg.Telemetry, cfg.Name, errorType, b, (*Bulkhead).observe)
+	b.rejected = report.NewBulkhead(cfg.Telemetry, cfg.Name, errorType, b, (*Bulkhead).observe)
 	inventory.Add(b, "bulkhead", func(b *Bulkhead) inventory.Facts {
 		return inventory.Facts{"max_queue": b.maxQueue, "max_wait": b.maxWait}
 	})

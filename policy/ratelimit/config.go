@@ -72,7 +72,7 @@ func New(cfg Config) (*RateLimiter, error) {
 		maxWait:  int64(cfg.MaxWait),
 		epoch:    time.Now(),
 	}
-	l.report = report.NewRateLimit(cfg.Telemetry, cfg.Name, errorType, l, (*RateLimiter).Available)
+	l.rejected = report.NewRateLimit(cfg.Telemetry, cfg.Name, errorType, l, (*RateLimiter).Available)
 	inventory.Add(l, "ratelimit", func(l *RateLimiter) inventory.Facts {
 		return inventory.Facts{"rate": l.Rate(), "burst": l.Burst(), "available": l.Available(), "max_wait": time.Duration(l.maxWait)}
 	})

@@ -22,7 +22,7 @@ type RateLimiter struct {
 	span     int64 // Burst × interval: how far ahead of now tat may run
 	maxWait  int64 // ns
 	epoch    time.Time
-	report   *report.RateLimit
+	rejected *report.Counter
 
 	_ [64]byte // keep the contended word off the read-only fields' cache line
 
@@ -66,7 +66,7 @@ func (l *RateLimiter) Allow() bool {
 		old := l.tat.Load()
 		tat := max(old, now) + l.interval
 		if tat-now > l.span {
-			l.report.Rejected(context.Background())
+			l.rejected.Inc(context.Background())
 			return false
 		}
 		if l.tat.CompareAndSwap(old, tat) {
@@ -134,7 +134,7 @@ func (l *RateLimiter) waitSlow(ctx context.Context, now, maxWait int64) error {
 			continue
 		}
 		if wait > limit {
-			l.report.Rejected(ctx)
+			l.rejected.Inc(ctx)
 			return &Error{Policy: l.name, Delay: time.Duration(wait)}
 		}
 		if err := ctx.Err(); err != nil {

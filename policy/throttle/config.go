@@ -70,7 +70,7 @@ func New(cfg Config) (*Throttle, error) {
 		epoch:      time.Now(),
 		err:        &Error{Policy: cfg.Name},
 	}
-	t.report = report.NewThrottle(cfg.Telemetry, cfg.Name, errorType, t, (*Throttle).RejectRatio)
+	t.rejected = report.NewThrottle(cfg.Telemetry, cfg.Name, errorType, t, (*Throttle).RejectRatio)
 	inventory.Add(t, "throttle", func(t *Throttle) inventory.Facts {
 		return inventory.Facts{"k": t.k, "window": time.Duration(t.bucketLen * buckets), "reject_ratio": t.RejectRatio()}
 	})

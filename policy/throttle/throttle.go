@@ -20,7 +20,7 @@ type Throttle struct {
 	isAccepted func(error) bool
 	epoch      time.Time
 	err        *Error
-	report     *report.Throttle
+	rejected   *report.Counter
 
 	// requests[i] and accepts[i] count the calls of bucket i, each packed
 	// with the bucket's epoch (the index of its time slice) as
@@ -105,7 +105,7 @@ func (t *Throttle) Execute(ctx context.Context, fn policy.Func) error {
 	i := s % buckets
 	add(&t.requests[i], s, 1)
 	if p > 0 && rand.Float64() < p {
-		t.report.Rejected(ctx)
+		t.rejected.Inc(ctx)
 		return t.err
 	}
 	err := fn(ctx)
