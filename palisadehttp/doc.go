@@ -115,6 +115,14 @@
 // (hedge.Disable). The caller gets the winner's response; every other
 // response's body is closed.
 //
+// Cancelling requests, as hedging does all the time, exposes a race in
+// net/http: the connection of a response without a body goes back to the
+// idle pool before its round trip has returned, and a cancellation in that
+// window closes it under the next request given it, which fails with the
+// other request's cause (hedge.ErrLost, or context.Canceled) although its
+// own context is live. The Transport sends such a request once more when
+// it is safe to, by the rule above; a plain http.Client does not.
+//
 // # Methods and retries
 //
 // The Transport retries whatever request its policy retries, POST included:

@@ -181,6 +181,23 @@ func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 	out := rt.req.Clone(a.ctx)
 	out.Body = body
 	resp, err := rt.base.RoundTrip(out)
+	if err != nil && cancelledByAnother(err, a.ctx) && hedgeable(rt.req) {
+		// The request failed with a cancellation that was not its own:
+		// net/http gives the connection of a response without a body back
+		// to its idle pool before that request's round trip has returned,
+		// and when the request is cancelled in that window (a losing hedge
+		// is, all the time) the connection is closed under the next request
+		// it was given to, which fails with the other request's cause
+		// (golang/go#41600 in spirit; still so in Go 1.26). An idempotent
+		// request whose body can be made again is sent once more.
+		if body, ok := rt.bodyAgain(); ok {
+			a.end()
+			a = newAttemptContext(rt.req.Context(), ctx)
+			out = rt.req.Clone(a.ctx)
+			out.Body = body
+			resp, err = rt.base.RoundTrip(out)
+		}
+	}
 	if err != nil {
 		a.end()
 		rt.mu.Lock()
@@ -214,6 +231,22 @@ func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 		return failure
 	}
 	return nil
+}
+
+// cancelledByAnother reports whether err, the error of a round trip with
+// ctx, is a cancellation while ctx was not cancelled: another request's.
+func cancelledByAnother(err error, ctx context.Context) bool {
+	return ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, hedge.ErrLost))
+}
+
+// bodyAgain returns a new copy of the request's body, nil when it has none,
+// or false when it cannot be made.
+func (rt *roundTrip) bodyAgain() (io.ReadCloser, bool) {
+	if b := rt.req.Body; b == nil || b == http.NoBody {
+		return b, true
+	}
+	body, err := rt.req.GetBody()
+	return body, err == nil
 }
 
 // notSent returns the error of an attempt that sent nothing because the

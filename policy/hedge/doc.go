@@ -59,6 +59,12 @@
 // caller's cancellation ends every attempt. [Attempt] tells an attempt
 // which one it is.
 //
+// With net/http, prefer palisadehttp.Transport to hedging an http.Client
+// call by hand: cancelling losers makes a race in net/http frequent, in
+// which a request on a reused connection fails with a loser's ErrLost as
+// its error although its own context is live, and the Transport sends such
+// a request again.
+//
 // A Hedge declares policy.ConcurrentAttempts, so a Pipeline runs the
 // policies inside it once per attempt, each attempt with its own call's
 // function, and policy.Get returns the winner's value.
