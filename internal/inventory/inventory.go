@@ -46,17 +46,23 @@ type Item struct {
 	Facts Facts  // from the facts function given to Add; nil if none
 }
 
-// handle is one registered policy, held weakly.
+// handle is one registered policy, held weakly. The map holds handles
+// and nothing else, as small as they can be: a registry may keep a hundred
+// thousand policies, each one entry here.
 type handle interface {
+	kind() string
 	get() (owner any, facts func() Facts)
 }
 
 type weakHandle[T any] struct {
 	owner weak.Pointer[T]
 	facts func(*T) Facts
+	k     string
 }
 
-func (h weakHandle[T]) get() (any, func() Facts) {
+func (h *weakHandle[T]) kind() string { return h.k }
+
+func (h *weakHandle[T]) get() (any, func() Facts) {
 	p := h.owner.Value()
 	if p == nil {
 		return nil, nil
@@ -68,14 +74,13 @@ func (h weakHandle[T]) get() (any, func() Facts) {
 }
 
 type entry struct {
-	id   uint64
-	kind string
-	h    handle
+	id uint64
+	h  handle
 }
 
 var (
 	mu      sync.Mutex
-	entries = make(map[uint64]entry)
+	entries = make(map[uint64]handle)
 	lastID  uint64
 )
 
@@ -88,7 +93,7 @@ func Add[T any](owner *T, kind string, facts func(*T) Facts) {
 	mu.Lock()
 	lastID++
 	id := lastID
-	entries[id] = entry{id: id, kind: kind, h: weakHandle[T]{owner: weak.Make(owner), facts: facts}}
+	entries[id] = &weakHandle[T]{owner: weak.Make(owner), facts: facts, k: kind}
 	mu.Unlock()
 	runtime.AddCleanup(owner, remove, id)
 }
@@ -122,8 +127,8 @@ func Len() int {
 func List(max int) (items []Item, total int) {
 	mu.Lock()
 	all := make([]entry, 0, len(entries))
-	for _, e := range entries {
-		all = append(all, e)
+	for id, h := range entries {
+		all = append(all, entry{id, h})
 	}
 	mu.Unlock()
 	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.id, b.id) })
@@ -136,7 +141,7 @@ func List(max int) (items []Item, total int) {
 		if owner == nil {
 			continue // collected; its cleanup has not run yet
 		}
-		items = append(items, Item{ID: e.id, Kind: e.kind, Owner: owner, Facts: safeFacts(facts)})
+		items = append(items, Item{ID: e.id, Kind: e.h.kind(), Owner: owner, Facts: safeFacts(facts)})
 	}
 	return items, len(all)
 }
@@ -144,16 +149,16 @@ func List(max int) (items []Item, total int) {
 // Find returns the live policy registered under id.
 func Find(id uint64) (Item, bool) {
 	mu.Lock()
-	e, ok := entries[id]
+	h, ok := entries[id]
 	mu.Unlock()
 	if !ok {
 		return Item{}, false
 	}
-	owner, facts := e.h.get()
+	owner, facts := h.get()
 	if owner == nil {
 		return Item{}, false
 	}
-	return Item{ID: e.id, Kind: e.kind, Owner: owner, Facts: safeFacts(facts)}, true
+	return Item{ID: id, Kind: h.kind(), Owner: owner, Facts: safeFacts(facts)}, true
 }
 
 func safeFacts(facts func() Facts) (f Facts) {

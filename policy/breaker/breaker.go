@@ -28,28 +28,32 @@ type Breaker struct {
 	countFast bool      // count window, untimed: successes may skip the lock
 	timeFast  bool      // time window, untimed: successes may skip the lock
 
+	// Guarded by mu; next to the flags above, where they take no room of
+	// their own.
+	failed     bool // lastFailure is set
+	delivering bool // a goroutine is calling OnStateChange
+
 	errOpen     *Error // what every break's rejection wraps
 	errHalfOpen *Error // rejection when every trial call is taken
 	errIsolated *Error // rejection while isolated
 	report      *report.Breaker
 
-	_ [64]byte
 	// Calls counted without taking a window position (successes into a
 	// clean count window, late successes into a retired one) and
-	// rejections, spread over cache lines once goroutines contend.
+	// rejections. No padding keeps them off ep's cache line: they are
+	// written on every call only until goroutines contend, when they
+	// spread over cache lines of their own (see counters), and a padded
+	// breaker would cost a registry of idle ones 100 bytes apiece.
 	counted counters
-	_       [64 - 24]byte
 
 	mu sync.Mutex
 	// Guarded by mu.
-	opens       int   // consecutive openings, for BreakDurationFunc
-	trials      int   // trial calls in flight, of any half-open period (HalfOpenCalls bounds it)
-	lockedCalls int64 // calls that ran, counted under the lock (time window, trial calls)
-	harvested   int64 // successes taken out of time-window buckets' words
-	lastFailure int64 // breaker clock; valid when failed
-	failed      bool
+	opens       int          // consecutive openings, for BreakDurationFunc
+	trials      int          // trial calls in flight, of any half-open period (HalfOpenCalls bounds it)
+	lockedCalls int64        // calls that ran, counted under the lock (time window, trial calls)
+	harvested   int64        // successes taken out of time-window buckets' words
+	lastFailure int64        // breaker clock; valid when failed
 	queue       []transition // transitions not yet given to OnStateChange
-	delivering  bool         // a goroutine is calling OnStateChange
 }
 
 // episode is one stay in one state. Every transition installs a new
@@ -62,14 +66,26 @@ type episode struct {
 	err   error // Open: the rejection error, built once per break
 
 	// The window of the closed period this episode is, or follows. A
-	// window belongs to one closed period: closing starts a new one.
-	cw *countWindow
+	// window belongs to one closed period: closing starts a new one. A
+	// count window is made by the first outcome it must hold (see
+	// Breaker.makeCountWindow), so that a breaker that is never called, one of
+	// thousands in a registry, costs no slots.
+	cw atomic.Pointer[countWindow]
 	tw *timeWindow
 
 	// HalfOpen: trial calls of this period that succeeded; guarded by the
 	// breaker's mu. (The trial calls in flight are counted across periods,
 	// in Breaker.trials.)
 	successes int
+}
+
+// following returns ep, which follows old (a transition that keeps the
+// closed period's window: to Open, HalfOpen or Isolated), with old's window.
+// Called under mu.
+func (ep *episode) following(old *episode) *episode {
+	ep.cw.Store(old.cw.Load())
+	ep.tw = old.tw
+	return ep
 }
 
 type transition struct{ from, to State }
@@ -123,20 +139,36 @@ func (b *Breaker) now() int64 {
 // at converts a reading of the breaker's clock to a time.Time.
 func (b *Breaker) at(t int64) time.Time { return b.epoch.Add(time.Duration(t)) }
 
-// newWindow gives ep, a closed episode, an empty window: a new one, or,
-// for a count window, one on the slots of old's (retired) window, which
-// costs no allocation whatever its size. A time window is small (Buckets
-// buckets) and made anew: late calls of the old one's period must find it
-// frozen. Called under mu, or at construction with old nil.
+// newWindow gives ep, a closed episode, an empty window. A count window
+// goes on the slots of old's (retired) window, which costs no allocation
+// whatever its size; when old has none (no call recorded an outcome in its
+// period), ep's is made by its first outcome (makeCountWindow). A time window
+// is small (Buckets buckets) and made anew: late calls of the old one's
+// period must find it frozen. Called under mu, or at construction with old
+// nil.
 func (b *Breaker) newWindow(ep, old *episode) {
 	switch {
 	case b.windowSize == 0:
 		ep.tw = newTimeWindow()
-	case old == nil:
-		ep.cw = newCountWindow(b.windowSize, b.timed)
-	default:
-		ep.cw = old.cw.next()
+	case old != nil:
+		if w := old.cw.Load(); w != nil {
+			ep.cw.Store(w.next())
+		}
 	}
+}
+
+// makeCountWindow returns the count window of ep, a closed episode, making
+// it when no outcome was recorded in it yet; nil if ep is over without one
+// (the call is late).
+func (b *Breaker) makeCountWindow(ep *episode) *countWindow {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := ep.cw.Load()
+	if w == nil && b.ep.Load() == ep {
+		w = newCountWindow(b.windowSize, b.timed)
+		ep.cw.Store(w)
+	}
+	return w
 }
 
 // Execute runs fn if the breaker allows it, records its outcome, and
@@ -362,9 +394,11 @@ func (b *Breaker) done(ctx context.Context, ep *episode, start int64, err error,
 // is clean (full of successes). It is the hot path, small enough to be
 // inlined; it reports false for every other case, left to doneSlow.
 func (b *Breaker) countedClean(ep *episode) bool {
-	if b.countFast && ep.state == Closed && ep.cw.clean.Load() {
-		b.counted.addCall()
-		return true
+	if b.countFast && ep.state == Closed {
+		if w := ep.cw.Load(); w != nil && w.clean.Load() {
+			b.counted.addCall()
+			return true
+		}
 	}
 	return false
 }
@@ -448,14 +482,22 @@ func (b *Breaker) record(ctx context.Context, ep *episode, start int64, outcome 
 	switch {
 	case ep.state != Closed:
 		b.recordTrial(ctx, ep, outcome, now, hint)
-	case ep.cw != nil:
-		pos, live := ep.cw.take()
+	case b.windowSize > 0:
+		w := ep.cw.Load()
+		if w == nil {
+			w = b.makeCountWindow(ep)
+		}
+		var pos uint64
+		live := w != nil
+		if live {
+			pos, live = w.take()
+		}
 		if !live {
 			if outcome == outcomeOK {
-				b.counted.addCall() // late, its window retired
+				b.counted.addCall() // late, its window retired or never made
 				return
 			}
-		} else if outcome == outcomeOK && b.countFast && ep.cw.holds(ep.cw.slots[b.ring.index(pos)].Load(), outcomeOK) && b.consec.Load() == 0 {
+		} else if outcome == outcomeOK && b.countFast && w.holds(w.slots[b.ring.index(pos)].Load(), outcomeOK) && b.consec.Load() == 0 {
 			return
 		}
 		b.recordCount(ctx, ep, b.ring.index(pos), live, outcome, now, dur, hint)
@@ -487,7 +529,7 @@ func (b *Breaker) recordCount(ctx context.Context, ep *episode, i uint32, live b
 	if !live {
 		b.lockedCalls++
 	} else if b.ep.Load() == ep {
-		w := ep.cw
+		w := ep.cw.Load()
 		w.record(i, outcome, dur)
 		if b.countFast {
 			w.clean.Store(w.calls == int64(b.windowSize) && w.failures == 0)
@@ -607,7 +649,7 @@ func (b *Breaker) open(now, hint int64, trs *transitions) (p recovered) {
 		until = math.MaxInt64
 	}
 	old := b.ep.Load()
-	ep := &episode{state: Open, since: now, until: until, cw: old.cw, tw: old.tw}
+	ep := (&episode{state: Open, since: now, until: until}).following(old)
 	ep.err = &openError{err: b.errOpen, b: b, until: until}
 	b.enter(old, ep, trs)
 	return p
@@ -622,8 +664,8 @@ func (b *Breaker) close(now int64, trs *transitions) {
 	if old.state == Closed {
 		since = old.since
 	}
-	if old.cw != nil {
-		b.harvested += old.cw.retire()
+	if w := old.cw.Load(); w != nil {
+		b.harvested += w.retire()
 	}
 	ep := &episode{state: Closed, since: since}
 	b.newWindow(ep, old)
@@ -635,7 +677,7 @@ func (b *Breaker) close(now int64, trs *transitions) {
 // under mu.
 func (b *Breaker) advance(now int64, trs *transitions) {
 	if ep := b.ep.Load(); ep.state == Open && now >= ep.until {
-		b.enter(ep, &episode{state: HalfOpen, since: ep.until, cw: ep.cw, tw: ep.tw}, trs)
+		b.enter(ep, (&episode{state: HalfOpen, since: ep.until}).following(ep), trs)
 	}
 }
 
@@ -780,7 +822,7 @@ func (b *Breaker) Isolate() {
 	b.mu.Lock()
 	b.advance(now, &trs)
 	if old := b.ep.Load(); old.state != Isolated {
-		b.enter(old, &episode{state: Isolated, since: now, cw: old.cw, tw: old.tw}, &trs)
+		b.enter(old, (&episode{state: Isolated, since: now}).following(old), &trs)
 	}
 	b.mu.Unlock()
 	b.emit(context.Background(), &trs)

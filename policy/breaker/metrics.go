@@ -62,9 +62,11 @@ func (b *Breaker) Metrics() Metrics {
 		m.OpenUntil = b.at(ep.until)
 	}
 	var calls, failures, slow, durSum int64
-	if w := ep.cw; w != nil {
-		calls, failures, slow, durSum = w.calls, w.failures, w.slow, w.durSum
-		m.TotalCalls += int64(w.pos.Load() &^ retired)
+	if b.windowSize > 0 {
+		if w := ep.cw.Load(); w != nil {
+			calls, failures, slow, durSum = w.calls, w.failures, w.slow, w.durSum
+			m.TotalCalls += int64(w.pos.Load() &^ retired)
+		}
 	} else {
 		calls, failures, slow, durSum = ep.tw.sums(now / b.bucketWidth)
 		m.TotalCalls += ep.tw.live()
@@ -97,8 +99,10 @@ func (b *Breaker) observe() (state int, failureRatio float64) {
 		s = HalfOpen
 	}
 	var calls, failures int64
-	if w := ep.cw; w != nil {
-		calls, failures = w.calls, w.failures
+	if b.windowSize > 0 {
+		if w := ep.cw.Load(); w != nil {
+			calls, failures = w.calls, w.failures
+		}
 	} else {
 		calls, failures, _, _ = ep.tw.sums(now / b.bucketWidth)
 	}

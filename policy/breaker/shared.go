@@ -54,7 +54,7 @@ func (b *Breaker) OpenUntil(until time.Time) bool {
 		} else {
 			b.opens++
 		}
-		ep := &episode{state: Open, since: since, until: u, cw: old.cw, tw: old.tw}
+		ep := (&episode{state: Open, since: since, until: u}).following(old)
 		ep.err = &openError{b: b, until: u}
 		b.enter(old, ep, &trs)
 		opened = true

@@ -1,12 +1,16 @@
 package breaker
 
 import (
+	"context"
+	"errors"
 	"math"
 	"sync"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/palisade-go/palisade/telemetry"
 )
 
 func TestRingIndexIsPositionModuloSize(t *testing.T) {
@@ -86,4 +90,36 @@ func TestIdleBreakerIsSmall(t *testing.T) {
 	if size := unsafe.Sizeof(Breaker{}); size > 640 {
 		t.Fatalf("a Breaker is %d bytes: its counters must not be spread before contention", size)
 	}
+}
+
+// A count window is made by the first outcome it must hold: a breaker that
+// is never called, one of thousands in a registry, has none.
+func TestCountWindowIsMadeByTheFirstOutcome(t *testing.T) {
+	b := Must(Config{Telemetry: telemetry.Disabled()})
+	assert.Nil(t, b.ep.Load().cw.Load(), "a new breaker has no count window")
+	assert.NoError(t, b.Execute(t.Context(), func(context.Context) error { return nil }))
+	w := b.ep.Load().cw.Load()
+	if assert.NotNil(t, w, "the first outcome makes the window") {
+		assert.Equal(t, int64(1), w.calls)
+		assert.Len(t, w.slots, DefaultWindowSize)
+	}
+	assert.Equal(t, 1, b.Metrics().Calls)
+}
+
+// An outcome of a closed period that ended before any outcome made its
+// window is late: it is counted, and makes no window for a period that is
+// over.
+func TestLateOutcomeOfAPeriodWithoutWindowIsOnlyCounted(t *testing.T) {
+	b := Must(Config{Telemetry: telemetry.Disabled(), MinimumThroughput: 1})
+	p, err := b.Allow()
+	assert.NoError(t, err)
+	first := b.ep.Load()
+	b.Reset() // a new closed period, before p's outcome
+	p.Done(errors.New("late failure"))
+	assert.Nil(t, first.cw.Load(), "the period that is over gets no window")
+	m := b.Metrics()
+	assert.Equal(t, Closed, m.State, "a late failure opens nothing")
+	assert.Equal(t, 0, m.Failures)
+	assert.Equal(t, int64(1), m.TotalCalls)
+	assert.Nil(t, b.ep.Load().cw.Load(), "nor does it make the new period's window")
 }
