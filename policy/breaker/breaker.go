@@ -65,6 +65,13 @@ type episode struct {
 	until int64 // Open: when the break ends, breaker clock
 	err   error // Open: the rejection error, built once per break
 
+	// Open: true until breakNearing before the break ends, when a timer
+	// clears it, so that a rejection reads no clock; nil for a break
+	// shorter than that, whose rejections read the clock. (A pointer, so
+	// that the timer holds neither the episode nor the breaker.)
+	breaking *atomic.Bool
+	timer    *time.Timer // clears breaking; stopped when the episode ends
+
 	// The window of the closed period this episode is, or follows. A
 	// window belongs to one closed period: closing starts a new one. A
 	// count window is made by the first outcome it must hold (see
@@ -77,6 +84,27 @@ type episode struct {
 	// breaker's mu. (The trial calls in flight are counted across periods,
 	// in Breaker.trials.)
 	successes int
+}
+
+// breakNearing is how long before the end of a break its rejections start
+// reading the clock, to end it at its exact instant. Until then a timer
+// says the break is on. Should the timer run late by more than this (a
+// starved or paused process), the first trial call is let in that much
+// late.
+const breakNearing = time.Millisecond
+
+// openEpisode returns an Open episode following old, from since until
+// until (breaker clock; now is the time), rejecting with err.
+// Called under mu.
+func (b *Breaker) openEpisode(old *episode, now, since, until int64, err error) *episode {
+	ep := (&episode{state: Open, since: since, until: until, err: err}).following(old)
+	if d := time.Duration(until-now) - breakNearing; d > 0 {
+		breaking := new(atomic.Bool)
+		breaking.Store(true)
+		ep.breaking = breaking
+		ep.timer = time.AfterFunc(d, func() { breaking.Store(false) })
+	}
+	return ep
 }
 
 // following returns ep, which follows old (a transition that keeps the
@@ -319,8 +347,11 @@ func (b *Breaker) acquire(ctx context.Context) (Permit, error) {
 }
 
 func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) {
-	if ep.state == Isolated {
+	switch {
+	case ep.state == Isolated:
 		return b.reject(ctx, b.errIsolated)
+	case ep.breaking != nil && ep.breaking.Load():
+		return b.reject(ctx, ep.err) // the break is on, no clock needed
 	}
 	now := b.now()
 	if ep.state == Open && now < ep.until {
@@ -649,9 +680,7 @@ func (b *Breaker) open(now, hint int64, trs *transitions) (p recovered) {
 		until = math.MaxInt64
 	}
 	old := b.ep.Load()
-	ep := (&episode{state: Open, since: now, until: until}).following(old)
-	ep.err = &openError{err: b.errOpen, b: b, until: until}
-	b.enter(old, ep, trs)
+	b.enter(old, b.openEpisode(old, now, now, until, &openError{err: b.errOpen, b: b, until: until}), trs)
 	return p
 }
 
@@ -685,6 +714,9 @@ func (b *Breaker) advance(now int64, trs *transitions) {
 func (b *Breaker) enter(old, ep *episode, trs *transitions) {
 	if old.state == Closed && old.tw != nil {
 		b.harvested += old.tw.freeze()
+	}
+	if old.timer != nil {
+		old.timer.Stop() // no need to fire for a break that is over
 	}
 	b.ep.Store(ep)
 	if old.state == ep.state {

@@ -54,9 +54,7 @@ func (b *Breaker) OpenUntil(until time.Time) bool {
 		} else {
 			b.opens++
 		}
-		ep := (&episode{state: Open, since: since, until: u}).following(old)
-		ep.err = &openError{b: b, until: u}
-		b.enter(old, ep, &trs)
+		b.enter(old, b.openEpisode(old, now, since, u, &openError{b: b, until: u}), &trs)
 		opened = true
 	}
 	b.mu.Unlock()
