@@ -67,10 +67,12 @@ type episode struct {
 
 	// Open: true until breakNearing before the break ends, when a timer
 	// clears it, so that a rejection reads no clock; nil for a break
-	// shorter than that, whose rejections read the clock. (A pointer, so
-	// that the timer holds neither the episode nor the breaker.)
+	// shorter than that, whose rejections read the clock. A pointer, so
+	// that the timer holds neither the episode nor the breaker. The timer
+	// is not stopped when the episode ends early (Reset, Isolate, a longer
+	// break): it only clears a flag nobody reads any more, and stopping a
+	// timer made in a synctest bubble from outside it is fatal.
 	breaking *atomic.Bool
-	timer    *time.Timer // clears breaking; stopped when the episode ends
 
 	// The window of the closed period this episode is, or follows. A
 	// window belongs to one closed period: closing starts a new one. A
@@ -102,7 +104,7 @@ func (b *Breaker) openEpisode(old *episode, now, since, until int64, err error) 
 		breaking := new(atomic.Bool)
 		breaking.Store(true)
 		ep.breaking = breaking
-		ep.timer = time.AfterFunc(d, func() { breaking.Store(false) })
+		time.AfterFunc(d, func() { breaking.Store(false) })
 	}
 	return ep
 }
@@ -210,6 +212,12 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 	}
 	ep := b.ep.Load()
 	if ep.state != Closed || b.timed {
+		if ep.breaking != nil && ep.breaking.Load() {
+			// Open, the break on: rejected with no clock read, here rather
+			// than down the admission path, whose calls cost as much again.
+			_, err := b.reject(ctx, ep.err)
+			return err
+		}
 		return b.execute(ctx, fn)
 	}
 	// Closed, untimed: admitted with no clock read and no lock.
@@ -714,9 +722,6 @@ func (b *Breaker) advance(now int64, trs *transitions) {
 func (b *Breaker) enter(old, ep *episode, trs *transitions) {
 	if old.state == Closed && old.tw != nil {
 		b.harvested += old.tw.freeze()
-	}
-	if old.timer != nil {
-		old.timer.Stop() // no need to fire for a break that is over
 	}
 	b.ep.Store(ep)
 	if old.state == ep.state {
