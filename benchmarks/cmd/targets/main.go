@@ -105,6 +105,23 @@ var checks = []check{
 	{"throttle vs failsafe-go adaptivethrottler", "BenchmarkThrottle/impl=palisade", "BenchmarkThrottle/impl=failsafe", 0, 0, true, ""},
 }
 
+// addedCheck is a target on what a policy adds to the function alone: the
+// difference of the medians, in ns, rather than a ratio (the function
+// alone costs next to nothing).
+type addedCheck struct {
+	what      string
+	palisade  string
+	direct    string  // the function alone
+	maxAdded  float64 // ns; palisade ns/op − direct ns/op must stay ≤ this
+	maxAllocs float64 // -1: no limit
+}
+
+var addedChecks = []addedCheck{
+	{"hedge, fixed delay, no hedge fired, added", "BenchmarkHedgeNoHedge/impl=palisade/delay=fixed", "BenchmarkHedgeNoHedge/impl=direct", 1000, -1},
+	{"hedge, quantile delay, no hedge fired, added", "BenchmarkHedgeNoHedge/impl=palisade/delay=quantile", "BenchmarkHedgeNoHedge/impl=direct", 1000, -1},
+	{"chaos, call not enabled, added", "BenchmarkChaosDisabled/impl=palisade", "BenchmarkChaosDisabled/impl=direct", 5, 0},
+}
+
 func main() {
 	results, err := parse(os.Stdin)
 	if err != nil {
@@ -158,6 +175,29 @@ func main() {
 			verdicts = append(verdicts, "information")
 		}
 		fmt.Printf("%-58s %9.1f ns %9.1f ns %8.3f %8g  %s\n", c.what, pn, rn, ratio, allocs, strings.Join(verdicts, ", "))
+	}
+	for _, c := range addedChecks {
+		p, d := results[c.palisade], results[c.direct]
+		if p == nil || d == nil {
+			fmt.Printf("%-58s %12s %12s %8s %8s  %s\n", c.what, "-", "-", "-", "-", "not run")
+			continue
+		}
+		pn, dn := median(p.ns), median(d.ns)
+		allocs := median(p.allocs)
+		verdict := fmt.Sprintf("added ≤ %g ns ok", c.maxAdded)
+		if pn-dn > c.maxAdded {
+			verdict = fmt.Sprintf("added > %g ns MISSED", c.maxAdded)
+			failed = true
+		}
+		switch {
+		case c.maxAllocs < 0:
+		case allocs <= c.maxAllocs:
+			verdict += fmt.Sprintf(", allocs ≤ %g ok", c.maxAllocs)
+		default:
+			verdict += fmt.Sprintf(", allocs > %g MISSED", c.maxAllocs)
+			failed = true
+		}
+		fmt.Printf("%-58s %9.1f ns %9.1f ns %8s %8g  %s\n", c.what, pn, dn, fmt.Sprintf("+%.1f", pn-dn), allocs, verdict)
 	}
 	if failed {
 		os.Exit(1)
