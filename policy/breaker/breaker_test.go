@@ -125,7 +125,7 @@ func TestTimeWindowForgetsOldBuckets(t *testing.T) {
 		assert.Zero(t, m.Failures)
 		assert.Equal(t, int64(5), m.TotalCalls)
 
-		run(t, b, 1, fail) // 1 of 3: would be 4 of 6 with bucket 0
+		run(t, b, 1, fail)          // 1 of 3: would be 4 of 6 with bucket 0
 		time.Sleep(5 * time.Second) // bucket 5 forgotten too
 		run(t, b, 3, fail)
 		m = b.Metrics()
