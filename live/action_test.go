@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,6 +180,9 @@ func TestActionsNeedAuthorizationAndToken(t *testing.T) {
 	if code, body := br.post("reset", id, token); code != http.StatusOK || !strings.Contains(body, `"state":"closed"`) {
 		t.Fatalf("reset: %d %q", code, body)
 	}
+	// The view holds policies weakly: without this, b, last used above,
+	// may be collected before the reset finds it (CI once saw a 404).
+	runtime.KeepAlive(b)
 	for _, want := range []string{"action=isolate", "action=reset", "policy.name=action-breaker", "policy.type=breaker"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs.String())

@@ -65,15 +65,6 @@ type episode struct {
 	until int64 // Open: when the break ends, breaker clock
 	err   error // Open: the rejection error, built once per break
 
-	// Open: true until breakNearing before the break ends, when a timer
-	// clears it, so that a rejection reads no clock; nil for a break
-	// shorter than that, whose rejections read the clock. A pointer, so
-	// that the timer holds neither the episode nor the breaker. The timer
-	// is not stopped when the episode ends early (Reset, Isolate, a longer
-	// break): it only clears a flag nobody reads any more, and stopping a
-	// timer made in a synctest bubble from outside it is fatal.
-	breaking *atomic.Bool
-
 	// The window of the closed period this episode is, or follows. A
 	// window belongs to one closed period: closing starts a new one. A
 	// count window is made by the first outcome it must hold (see
@@ -88,25 +79,10 @@ type episode struct {
 	successes int
 }
 
-// breakNearing is how long before the end of a break its rejections start
-// reading the clock, to end it at its exact instant. Until then a timer
-// says the break is on. Should the timer run late by more than this (a
-// starved or paused process), the first trial call is let in that much
-// late.
-const breakNearing = time.Millisecond
-
 // openEpisode returns an Open episode following old, from since until
-// until (breaker clock; now is the time), rejecting with err.
-// Called under mu.
-func (b *Breaker) openEpisode(old *episode, now, since, until int64, err error) *episode {
-	ep := (&episode{state: Open, since: since, until: until, err: err}).following(old)
-	if d := time.Duration(until-now) - breakNearing; d > 0 {
-		breaking := new(atomic.Bool)
-		breaking.Store(true)
-		ep.breaking = breaking
-		time.AfterFunc(d, func() { breaking.Store(false) })
-	}
-	return ep
+// until (breaker clock), rejecting with err. Called under mu.
+func (b *Breaker) openEpisode(old *episode, since, until int64, err error) *episode {
+	return (&episode{state: Open, since: since, until: until, err: err}).following(old)
 }
 
 // following returns ep, which follows old (a transition that keeps the
@@ -212,9 +188,9 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 	}
 	ep := b.ep.Load()
 	if ep.state != Closed || b.timed {
-		if ep.breaking != nil && ep.breaking.Load() {
-			// Open, the break on: rejected with no clock read, here rather
-			// than down the admission path, whose calls cost as much again.
+		if ep.state == Open && b.now() < ep.until {
+			// Open, the break on: rejected here rather than down the
+			// admission path, whose calls cost as much again.
 			_, err := b.reject(ctx, ep.err)
 			return err
 		}
@@ -355,11 +331,8 @@ func (b *Breaker) acquire(ctx context.Context) (Permit, error) {
 }
 
 func (b *Breaker) acquireSlow(ctx context.Context, ep *episode) (Permit, error) {
-	switch {
-	case ep.state == Isolated:
+	if ep.state == Isolated {
 		return b.reject(ctx, b.errIsolated)
-	case ep.breaking != nil && ep.breaking.Load():
-		return b.reject(ctx, ep.err) // the break is on, no clock needed
 	}
 	now := b.now()
 	if ep.state == Open && now < ep.until {
@@ -688,7 +661,7 @@ func (b *Breaker) open(now, hint int64, trs *transitions) (p recovered) {
 		until = math.MaxInt64
 	}
 	old := b.ep.Load()
-	b.enter(old, b.openEpisode(old, now, now, until, &openError{err: b.errOpen, b: b, until: until}), trs)
+	b.enter(old, b.openEpisode(old, now, until, &openError{err: b.errOpen, b: b, until: until}), trs)
 	return p
 }
 

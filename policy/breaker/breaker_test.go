@@ -253,8 +253,8 @@ func TestErrOpen(t *testing.T) {
 	assert.False(t, ok)
 }
 
-// A rejection reads no clock until shortly before the break ends, when a
-// timer says so; the break still ends at its exact instant for calls.
+// The break ends at its exact instant for calls, whatever path rejects
+// them.
 func TestBreakEndsAtItsLastInstantForCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := tripped(t, breaker.Config{BreakDuration: 30 * time.Second})
@@ -268,8 +268,9 @@ func TestBreakEndsAtItsLastInstantForCalls(t *testing.T) {
 	})
 }
 
-// The timer that ends a break holds neither the breaker nor its episode: a
-// breaker dropped while open for an hour is collected.
+// Nothing outside a breaker holds it while it is open (no timer waits for
+// its break to end): a breaker dropped while open for an hour is
+// collected.
 func TestOpenBreakerIsCollected(t *testing.T) {
 	collected := make(chan struct{})
 	func() {

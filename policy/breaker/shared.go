@@ -54,7 +54,7 @@ func (b *Breaker) OpenUntil(until time.Time) bool {
 		} else {
 			b.opens++
 		}
-		b.enter(old, b.openEpisode(old, now, since, u, &openError{b: b, until: u}), &trs)
+		b.enter(old, b.openEpisode(old, since, u, &openError{b: b, until: u}), &trs)
 		opened = true
 	}
 	b.mu.Unlock()
