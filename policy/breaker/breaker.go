@@ -191,8 +191,9 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 		if ep.state == Open && b.now() < ep.until {
 			// Open, the break on: rejected here rather than down the
 			// admission path, whose calls cost as much again.
-			_, err := b.reject(ctx, ep.err)
-			return err
+			b.counted.addRejected()
+			b.report.Rejected(ctx)
+			return ep.err
 		}
 		return b.execute(ctx, fn)
 	}
