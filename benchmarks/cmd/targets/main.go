@@ -122,6 +122,11 @@ var addedChecks = []addedCheck{
 	{"chaos, call not enabled, added", "BenchmarkChaosDisabled/impl=palisade", "BenchmarkChaosDisabled/impl=direct", 5, 0},
 }
 
+// notRun prints the line of a target whose benchmarks are missing.
+func notRun(what, why string) {
+	fmt.Printf("%-58s %12s %12s %8s %8s  %s\n", what, "-", "-", "-", "-", why)
+}
+
 func main() {
 	results, err := parse(os.Stdin)
 	if err != nil {
@@ -133,7 +138,7 @@ func main() {
 	for _, c := range checks {
 		p, r := results[c.palisade], results[c.reference]
 		if p == nil || r == nil {
-			fmt.Printf("%-58s %12s %12s %8s %8s  %s\n", c.what, "-", "-", "-", "-", "not run")
+			notRun(c.what, "not run")
 			continue
 		}
 		pn, rn := median(p.ns), median(r.ns)
@@ -141,7 +146,7 @@ func main() {
 		if c.floor != "" {
 			f := results[c.floor]
 			if f == nil {
-				fmt.Printf("%-58s %12s %12s %8s %8s  %s\n", c.what, "-", "-", "-", "-", "floor not run")
+				notRun(c.what, "floor not run")
 				continue
 			}
 			fn := median(f.ns)
@@ -179,7 +184,7 @@ func main() {
 	for _, c := range addedChecks {
 		p, d := results[c.palisade], results[c.direct]
 		if p == nil || d == nil {
-			fmt.Printf("%-58s %12s %12s %8s %8s  %s\n", c.what, "-", "-", "-", "-", "not run")
+			notRun(c.what, "not run")
 			continue
 		}
 		pn, dn := median(p.ns), median(d.ns)
