@@ -120,8 +120,9 @@
 // idle pool before its round trip has returned, and a cancellation in that
 // window closes it under the next request given it, which fails with the
 // other request's cause (hedge.ErrLost, or context.Canceled) although its
-// own context is live. The Transport sends such a request once more when
-// it is safe to, by the rule above; a plain http.Client does not.
+// own context is live. The Transport sends such a request again (up to
+// three times) when it is safe to, by the rule above; a plain http.Client
+// does not.
 //
 // # Methods and retries
 //

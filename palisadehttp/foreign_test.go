@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/palisade-go/palisade/palisadehttp"
 	"github.com/palisade-go/palisade/policy"
 	"github.com/palisade-go/palisade/policy/hedge"
+	"github.com/palisade-go/palisade/telemetry"
 )
 
 // cancelledBy returns a response function failing as net/http fails a
@@ -38,7 +43,7 @@ func TestRequestFailedByAnothersCancellationIsSentAgain(t *testing.T) {
 			req, err := http.NewRequest(http.MethodPut, "http://example.test/", strings.NewReader("payload"))
 			require.NoError(t, err)
 			resp, err := tr.RoundTrip(req)
-			require.NoError(t, err, "an idempotent request failed by a cancellation not its own is sent once more")
+			require.NoError(t, err, "an idempotent request failed by a cancellation not its own is sent again")
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			require.Equal(t, "ok", string(body))
@@ -47,12 +52,12 @@ func TestRequestFailedByAnothersCancellationIsSentAgain(t *testing.T) {
 	}
 }
 
-func TestRequestFailedByAnothersCancellationIsSentAgainOnlyOnce(t *testing.T) {
+func TestRequestFailedByAnothersCancellationIsSentAgainAtMostThreeTimes(t *testing.T) {
 	base := &fakeBase{responses: []func(*http.Request) (*http.Response, error){cancelledBy(hedge.ErrLost)}}
 	tr := &palisadehttp.Transport{Base: base, Policy: onceThrough}
 	_, err := tr.RoundTrip(newGet(t))
 	require.ErrorIs(t, err, hedge.ErrLost)
-	require.Equal(t, 2, base.calls)
+	require.Equal(t, 4, base.calls, "sent, then sent again three times")
 }
 
 func TestNonIdempotentRequestFailedByAnothersCancellationIsNotSentAgain(t *testing.T) {
@@ -82,4 +87,41 @@ func TestRequestFailedByItsOwnCancellationIsNotSentAgain(t *testing.T) {
 	_, err := tr.RoundTrip(req)
 	require.True(t, errors.Is(err, hedge.ErrLost), "got %v", err)
 	require.Equal(t, 1, base.calls)
+}
+
+// TestHedgedBodilessResponsesFailNoOtherRequest drives the race for real:
+// hedged GETs of a server answering 204 (no body) at varied speeds, so that
+// losers are cancelled all the time while connections go back to the idle
+// pool. No request may fail with a loser's cancellation. Bounded: 2 s or
+// 40,000 requests.
+func TestHedgedBodilessResponsesFailNoOtherRequest(t *testing.T) {
+	srv, base := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if rand.IntN(4) == 0 {
+			time.Sleep(time.Duration(rand.IntN(400)) * time.Microsecond)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	base.MaxIdleConnsPerHost = 64
+	h := hedge.Must(hedge.Config{Delay: 100 * time.Microsecond, MaxHedges: 2, MaxExtraRatio: 1, Telemetry: telemetry.Disabled()})
+	client := &http.Client{Transport: &palisadehttp.Transport{Base: base, Policy: h}}
+
+	var calls, failed atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(2 * time.Second)
+	for range 16 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && calls.Add(1) <= 40_000 {
+				resp, err := client.Get(srv.URL)
+				if err != nil {
+					if failed.Add(1) <= 5 {
+						t.Errorf("a hedged GET failed: %v", err)
+					}
+					continue
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d calls, %d failed", min(calls.Load(), 40_000), failed.Load())
 }

@@ -181,7 +181,7 @@ func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 	out := rt.req.Clone(a.ctx)
 	out.Body = body
 	resp, err := rt.base.RoundTrip(out)
-	if err != nil && cancelledByAnother(err, a.ctx) && hedgeable(rt.req) {
+	for resent := 0; err != nil && resent < maxResends && cancelledByAnother(err, a.ctx) && hedgeable(rt.req); resent++ {
 		// The request failed with a cancellation that was not its own:
 		// net/http gives the connection of a response without a body back
 		// to its idle pool before that request's round trip has returned,
@@ -189,14 +189,16 @@ func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 		// is, all the time) the connection is closed under the next request
 		// it was given to, which fails with the other request's cause
 		// (golang/go#41600 in spirit; still so in Go 1.26). An idempotent
-		// request whose body can be made again is sent once more.
-		if body, ok := rt.bodyAgain(); ok {
-			a.end()
-			a = newAttemptContext(rt.req.Context(), ctx)
-			out = rt.req.Clone(a.ctx)
-			out.Body = body
-			resp, err = rt.base.RoundTrip(out)
+		// request whose body can be made again is sent again.
+		body, ok := rt.bodyAgain()
+		if !ok {
+			break
 		}
+		a.end()
+		a = newAttemptContext(rt.req.Context(), ctx)
+		out = rt.req.Clone(a.ctx)
+		out.Body = body
+		resp, err = rt.base.RoundTrip(out)
 	}
 	if err != nil {
 		a.end()
@@ -232,6 +234,13 @@ func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 	}
 	return nil
 }
+
+// maxResends bounds how many times an attempt is sent again after failing
+// with another request's cancellation: the race hits about one request in
+// a thousand under heavy hedging, so three in a row is out of reach, while
+// a Base that returns context.Canceled of its own accord cannot make an
+// attempt loop.
+const maxResends = 3
 
 // cancelledByAnother reports whether err, the error of a round trip with
 // ctx, is a cancellation while ctx was not cancelled: another request's.
