@@ -16,6 +16,12 @@
 //	go run ./examples/quickstart                 # about 15 seconds
 //	go run ./examples/quickstart -duration 30s -failure-rate 0.9
 //	go run ./examples/quickstart -serve 127.0.0.1:6060 -duration 60s   # and open http://127.0.0.1:6060/debug/palisade
+//	go run ./examples/quickstart -chaos 0.5 -failure-rate 0            # a healthy server, faults injected in the client
+//
+// With -chaos, a chaos policy at the bottom of the pipeline fails that share
+// of the attempts before they reach the server (every call is enabled for
+// chaos with chaos.Enable): the breaker opens and the retry retries on a
+// healthy day, as a game day would show.
 package main
 
 import (
@@ -42,6 +48,7 @@ import (
 	"github.com/palisade-go/palisade/policy/breaker"
 	"github.com/palisade-go/palisade/policy/budget"
 	"github.com/palisade-go/palisade/policy/bulkhead"
+	"github.com/palisade-go/palisade/policy/chaos"
 	"github.com/palisade-go/palisade/policy/retry"
 	"github.com/palisade-go/palisade/policy/timeout"
 	"github.com/palisade-go/palisade/telemetry"
@@ -57,6 +64,7 @@ type config struct {
 	Timeout       time.Duration // the deadline of each attempt
 	BreakDuration time.Duration // how long the breaker stays open
 	Serve         string        // if set, the address to serve the live view on, at /debug/palisade
+	Chaos         float64       // share of attempts a chaos policy fails before they are sent; 0: no chaos policy
 }
 
 func defaultConfig() config {
@@ -79,6 +87,8 @@ func (c config) validate() error {
 		return errors.New("-failure-rate must be between 0 and 1")
 	case c.SlowRate < 0 || c.SlowRate > 1:
 		return errors.New("-slow-rate must be between 0 and 1")
+	case c.Chaos < 0 || c.Chaos > 1:
+		return errors.New("-chaos must be between 0 and 1")
 	case c.Rate < 1 || c.Rate > 10_000:
 		return errors.New("-rate must be between 1 and 10000")
 	case c.Tick <= 0 || c.Timeout <= 0 || c.BreakDuration <= 0:
@@ -94,6 +104,7 @@ func main() {
 	flag.Float64Var(&cfg.SlowRate, "slow-rate", cfg.SlowRate, "share of requests (0 to 1) the server answers too late while slow")
 	flag.IntVar(&cfg.Rate, "rate", cfg.Rate, "requests per second")
 	flag.StringVar(&cfg.Serve, "serve", "", "serve the live view on this address (e.g. 127.0.0.1:6060), at /debug/palisade, while the demo runs")
+	flag.Float64Var(&cfg.Chaos, "chaos", 0, "share of attempts (0 to 1) a chaos policy fails before they reach the server")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -139,7 +150,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 
 	// The pipeline, outermost first.
-	pipeline := policy.NewPipeline("users-api",
+	policies := []policy.Policy{
 		retry.Must(retry.Config{
 			Name:        "users-api",
 			MaxAttempts: 3,
@@ -174,15 +185,27 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		// Room for the usual concurrency, a few times over, but not for
 		// every request held up by a slow server.
 		bulkhead.Must(bulkhead.Config{Name: "users-api", MaxConcurrent: 6, MaxQueue: 2, Telemetry: tel}),
-	).WithTelemetry(tel)
+	}
+	if cfg.Chaos > 0 {
+		// Innermost, so that every policy above sees its faults as the
+		// dependency's.
+		policies = append(policies, chaos.Must(chaos.Config{
+			Name: "users-api", Probability: cfg.Chaos, Fault: errInjected, Telemetry: tel,
+		}))
+	}
+	pipeline := policy.NewPipeline("users-api", policies...).WithTelemetry(tel)
 
 	base := &http.Transport{MaxIdleConnsPerHost: 64}
 	defer base.CloseIdleConnections()
 	client := &http.Client{Transport: &palisadehttp.Transport{Base: base, Policy: pipeline}}
 	url := "http://" + ln.Addr().String() + "/users/"
 
-	fmt.Fprintf(out, "palisade quickstart: %d requests a second to a server on %s, through retry → breaker → timeout → bulkhead.\n",
-		cfg.Rate, ln.Addr())
+	stack := "retry → breaker → timeout → bulkhead"
+	if cfg.Chaos > 0 {
+		stack += fmt.Sprintf(" → chaos (failing %.0f%% of attempts)", cfg.Chaos*100)
+	}
+	fmt.Fprintf(out, "palisade quickstart: %d requests a second to a server on %s, through %s.\n",
+		cfg.Rate, ln.Addr(), stack)
 	fmt.Fprintf(out, "The server is healthy, slow from %s (%.0f%% of answers too late), failing from %s (%.0f%% errors), recovered from %s; the demo ends at %s.\n\n",
 		seconds(sched.slowFrom()), cfg.SlowRate*100, seconds(sched.failingFrom()), cfg.FailureRate*100,
 		seconds(sched.recoveredFrom()), seconds(cfg.Duration))
@@ -190,6 +213,10 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	// The client: a steady stream of requests, each in its own goroutine,
 	// whether the earlier ones have finished or not, as a service's
 	// incoming traffic would cause.
+	callCtx := ctx
+	if cfg.Chaos > 0 {
+		callCtx = chaos.Enable(ctx) // every call may be picked for a fault
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		every := time.NewTicker(time.Second / time.Duration(cfg.Rate))
@@ -199,7 +226,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 			case <-ctx.Done():
 				return
 			case <-every.C:
-				wg.Go(func() { getUser(ctx, client, url+strconv.Itoa(rand.IntN(1000))) })
+				wg.Go(func() { getUser(callCtx, client, url+strconv.Itoa(rand.IntN(1000))) })
 			}
 		}
 	})
@@ -236,6 +263,9 @@ loop:
 	writeSummary(out, rm)
 	return nil
 }
+
+// errInjected is the fault of the chaos policy (-chaos).
+var errInjected = errors.New("chaos: injected fault")
 
 // getUser is one client call. What it returns does not matter here: the
 // demo reports what palisade's telemetry saw.

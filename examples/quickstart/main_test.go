@@ -65,6 +65,29 @@ func TestRunBreakerOpensAndClosesAgain(t *testing.T) {
 	assertSummaryAddsUp(t, text)
 }
 
+// With -chaos on a healthy day, the injected faults alone open the
+// breaker, and the summary counts them.
+func TestRunWithChaosOpensTheBreakerOnAHealthyServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := shortConfig()
+	cfg.Duration = 2 * time.Second
+	cfg.FailureRate, cfg.SlowRate = 0, 0
+	cfg.Chaos = 0.8
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, cfg, &out))
+	text := out.String()
+	t.Log("\n" + text)
+
+	assert.Contains(t, text, "→ chaos (failing 80% of attempts)")
+	assert.Regexp(t, `palisade.chaos.injections \[`, text, "the summary lists the injections")
+	assert.Regexp(t, `policy.name=users-api\s+[1-9]`, text)
+	assert.Regexp(t, `breaker.previous_state=closed breaker.state=open policy.name=users-api\s+[1-9]`, text,
+		"the injected faults opened the breaker though the server never failed")
+	assertRowsAddUp(t, text)
+	assertSummaryAddsUp(t, text)
+}
+
 func TestRunStopsWhenCancelled(t *testing.T) {
 	cfg := shortConfig()
 	cfg.Duration = time.Hour
@@ -83,6 +106,7 @@ func TestConfigValidation(t *testing.T) {
 		"failure-rate": func(c *config) { c.FailureRate = 1.5 },
 		"slow-rate":    func(c *config) { c.SlowRate = -0.1 },
 		"rate":         func(c *config) { c.Rate = 0 },
+		"chaos":        func(c *config) { c.Chaos = 2 },
 	} {
 		cfg := defaultConfig()
 		mutate(&cfg)
