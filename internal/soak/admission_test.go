@@ -3,7 +3,6 @@ package soak_test
 import (
 	"context"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -57,24 +56,7 @@ func TestSoakAdmission(t *testing.T) {
 		timeout.Must(timeout.Config{Duration: callTimeout, Telemetry: tel}),
 	).WithTelemetry(tel)
 
-	call := func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.URL, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return err
-		}
-		if resp.StatusCode >= 400 {
-			return &statusError{resp.StatusCode}
-		}
-		return nil
-	}
+	call := callServer(client, http.MethodPost, server.URL)
 
 	var throttled, limited, concurrency, ok, other atomic.Int64
 	var mu sync.Mutex

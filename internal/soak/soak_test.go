@@ -74,6 +74,30 @@ type statusError struct{ code int }
 func (e *statusError) Error() string     { return "HTTP " + strconv.Itoa(e.code) }
 func (e *statusError) ErrorType() string { return strconv.Itoa(e.code) }
 
+// callServer returns the function of a soak's calls: one request of method
+// to url through client, its body read to the end; an error for a failed
+// round trip or body, a *statusError for a status of 400 or more.
+func callServer(client *http.Client, method, url string) policy.Func {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, method, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode >= 400 {
+			return &statusError{resp.StatusCode}
+		}
+		return nil
+	}
+}
+
 // A call ends in exactly one of these outcomes.
 type outcome int
 
@@ -293,24 +317,7 @@ func TestSoak(t *testing.T) {
 		bulkhead.Must(bulkhead.Config{MaxConcurrent: 24, MaxQueue: 24, MaxWait: 25 * time.Millisecond, Telemetry: tel}),
 	).WithTelemetry(tel)
 
-	call := func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.URL, nil) // POST: never replayed by the transport
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return err
-		}
-		if resp.StatusCode >= 400 {
-			return &statusError{resp.StatusCode}
-		}
-		return nil
-	}
+	call := callServer(client, http.MethodPost, server.URL) // POST: never replayed by the transport
 
 	// Heap samples, while the callers call.
 	var heapPeak atomic.Uint64

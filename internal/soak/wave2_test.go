@@ -115,26 +115,12 @@ func TestSoakConcurrentPolicies(t *testing.T) {
 		chaos.Must(chaos.Config{Probability: 0.02, Fault: errSoakChaos, Telemetry: tel}),
 	).WithTelemetry(tel)
 
+	get := callServer(client, http.MethodGet, server.URL)
 	call := func(ctx context.Context) error {
 		if rand.IntN(200) == 0 {
 			time.Sleep(100 * time.Millisecond) // ignores its context: abandoned
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, server.URL, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return err
-		}
-		if resp.StatusCode >= 400 {
-			return &statusError{resp.StatusCode}
-		}
-		return nil
+		return get(ctx)
 	}
 
 	deadline := time.Now().Add(duration)
