@@ -182,10 +182,11 @@ func TestCapacityHalves(t *testing.T) {
 		if after < 0.95*800 {
 			t.Errorf("goodput after the halving %.0f/s, want >= 95%% of 800/s", after)
 		}
-		// Vegas settles with at most beta = 6 calls queued at the 4
-		// workers: 10 in flight, 12.5 ms.
-		if p99After > 13*time.Millisecond {
-			t.Errorf("p99 2s after the halving %v, want <= 13ms (unloaded: 5ms)", p99After)
+		// Vegas settles with at most as many calls queued as the 4
+		// workers serve (its band capped for a small dependency): 8 in
+		// flight, 10 ms.
+		if p99After > 10*time.Millisecond {
+			t.Errorf("p99 2s after the halving %v, want <= 10ms (unloaded: 5ms)", p99After)
 		}
 		if limits[len(limits)-1] >= limits[2] {
 			t.Errorf("limit did not come down: %v", limits)

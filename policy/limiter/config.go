@@ -21,7 +21,8 @@ const (
 	// far latency is above its no-load baseline (TCP Vegas, as in Netflix's
 	// concurrency-limits VegasLimit): it grows the limit while that queue
 	// is below alpha = 3·log10(limit) and shrinks it above beta =
-	// 6·log10(limit).
+	// 6·log10(limit), each capped by the concurrency the dependency serves
+	// without a queue (alpha by half of it).
 	Vegas Algorithm = iota
 	// Gradient2 scales the limit by the ratio of long-term to short-term
 	// latency, tolerating Tolerance× before shrinking, smoothed by
@@ -64,7 +65,7 @@ const (
 	ProbeLimit = 3
 	// VegasAlpha and VegasBeta are the factors of log10(limit) giving the
 	// queue estimate below which Vegas grows the limit and above which it
-	// shrinks it.
+	// shrinks it, capped for a small dependency (see Vegas).
 	VegasAlpha = 3
 	VegasBeta  = 6
 	// Gradient2Queue is the headroom Gradient2 adds to the limit the

@@ -39,7 +39,12 @@
 // serves without a queue) plus the middle of the alpha..beta band: Netflix's
 // one step per window takes seconds to follow a halved capacity. It shrinks
 // by at most half per window; a window with a drop shrinks it by
-// log10(limit).
+// log10(limit). For a small dependency the band is capped by the
+// concurrency it serves without a queue, S = limit × L0/L: beta by S and
+// alpha by S/2. A band of 3..6 calls suits a dependency serving tens of
+// calls at once, but 6 queued in front of 4 workers is 1.5 service times
+// of waiting: the cap keeps the latency of a small one under about twice
+// its no-load latency.
 //
 // [Gradient2], after Netflix's Gradient2Limit: limit × clamp(Tolerance ×
 // long-term latency / short-term latency, 0.5, 1) + 4, smoothed by

@@ -99,3 +99,29 @@ func TestRaisedLimitAdmitsWaiters(t *testing.T) {
 		}
 	})
 }
+
+// TestVegasHoldsASmallDependencysQueueUnderItsWorkers: in front of a
+// dependency serving 4 calls at once, Vegas does not hold the queue of 3..6
+// calls its band allows a large one (6 queued at 4 workers is 1.5 service
+// times of waiting, 2.5× the no-load latency): the band is capped by the
+// concurrency served without a queue, so a queue of 6 steps the limit down,
+// and a queue of 3 to 4 is held.
+func TestVegasHoldsASmallDependencysQueueUnderItsWorkers(t *testing.T) {
+	l := Must(Config{Telemetry: telemetry.Disabled()})
+	l.noLoad = float64(5 * time.Millisecond)
+	window := func(limit float64, inFlight int) float64 {
+		l.estimate = limit
+		// FIFO at 4 workers: latency grows by a service time per 4 calls.
+		rtt := max(1, float64(inFlight)/4) * float64(5*time.Millisecond)
+		return l.vegas(sample{avgRTT: rtt, count: 100, maxInFlight: int64(inFlight), saturated: true})
+	}
+	if got := window(10, 10); got >= 10 {
+		t.Errorf("limit 10 with 6 queued at 4 workers: next limit %v, want lower", got)
+	}
+	if got := window(8, 8); got != 8 {
+		t.Errorf("limit 8 with 4 queued at 4 workers: next limit %v, want 8 held", got)
+	}
+	if got := window(5, 5); got <= 5 {
+		t.Errorf("limit 5 with 1 queued at 4 workers: next limit %v, want higher", got)
+	}
+}

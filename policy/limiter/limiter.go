@@ -265,13 +265,20 @@ func (l *Limiter) vegas(s sample) float64 {
 		return limit
 	}
 	queue := math.Ceil(limit * (1 - l.noLoad/s.avgRTT))
+	served := limit * l.noLoad / s.avgRTT // the concurrency served without a queue
 	lg := log10(limit)
+	// The band alpha..beta of queue to hold, capped by what the dependency
+	// serves at once: a queue of 6 in front of 4 workers is 1.5 service
+	// times of waiting, which the band of a large dependency must not
+	// impose on a small one.
+	alpha := min(VegasAlpha*lg, max(1, served/2))
+	beta := min(VegasBeta*lg, max(2, served))
 	switch {
 	case queue <= lg:
 		return limit + VegasBeta*lg
-	case queue < VegasAlpha*lg:
+	case queue < alpha:
 		return limit + lg
-	case queue > VegasBeta*lg:
+	case queue > beta:
 		// Netflix's Vegas steps down by log10(limit) per window, which
 		// takes seconds after the capacity drops; here the step is at
 		// least down to what the dependency serves without a queue
@@ -280,7 +287,7 @@ func (l *Limiter) vegas(s sample) float64 {
 		// leave the most queueing the band allows) — but at most by
 		// half, so that one window's latency spike (a pause on the
 		// client's machine) does not throw the limit to the floor.
-		return min(limit-lg, max(limit/2, limit*l.noLoad/s.avgRTT+(VegasAlpha+VegasBeta)/2*lg))
+		return min(limit-lg, max(limit/2, served+(alpha+beta)/2))
 	}
 	return limit
 }
