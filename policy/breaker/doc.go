@@ -48,7 +48,10 @@
 // A count window (WindowSize, default 100) holds the last WindowSize
 // outcomes in a ring of slots. Each outcome takes the slot of the one
 // WindowSize calls before it, and the window's counts change by the
-// difference, so a call costs the same whatever the size.
+// difference, so a call costs the same whatever the size. The slots (4
+// bytes each) are allocated by the first outcome, not when the breaker is
+// built: a breaker that is never called, one of thousands kept per host,
+// costs about 600 bytes.
 //
 // A time window (WindowDuration) holds the outcomes of the last
 // WindowDuration in a ring of [Buckets] buckets, each spanning
