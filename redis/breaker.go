@@ -250,6 +250,14 @@ func (s *Breaker) wake() {
 // word to the worker, which looks at the new state. (In this order, the
 // user hears of a transition before any other replica can.)
 func (s *Breaker) stateChanged(from, to breaker.State) {
+	if to == breaker.Open {
+		// A failed trial call reopened the local breaker: its lease was
+		// for the episode that just ended. Until the worker has announced
+		// the new one and judged again, no trial call may start on the old
+		// lease — a worker starved past the local break would otherwise
+		// let a second trial call into the same fleet episode.
+		s.gate.Store(false)
+	}
 	defer s.wake()
 	if s.onChange != nil {
 		s.onChange(from, to)

@@ -431,3 +431,28 @@ func TestLeaseRenewedWhileTrialsRun(t *testing.T) {
 		assert.Equal(t, breaker.Closed, b.State(), "replica %d", i)
 	}
 }
+
+// A trial call that fails reopens the local breaker, and closes the trial
+// gate at once: the lease it ran under was for the episode that just
+// ended, and a worker slow to announce the new one (a starved process)
+// must not leave the gate open for a second trial call in the same fleet
+// episode (TestFleetTrialCalls saw 10 trial calls over 5 openings under
+// load).
+func TestFailedTrialClosesTheGateAtOnce(t *testing.T) {
+	b := newShared(t, localRedis(t), uniqueKey(t), palisaderedis.BreakerConfig{
+		Breaker: breaker.Config{BreakDuration: 50 * time.Millisecond, SuccessThreshold: 1, HalfOpenCalls: 1},
+	})
+	trip(t, b)
+	ran := false
+	deadline := time.Now().Add(5 * time.Second)
+	for !ran && time.Now().Before(deadline) {
+		err := b.Execute(context.Background(), func(context.Context) error { ran = true; return errDown })
+		if !ran {
+			require.ErrorIs(t, err, breaker.ErrOpen)
+			time.Sleep(time.Millisecond)
+		}
+	}
+	require.True(t, ran, "no trial call was admitted")
+	require.Equal(t, breaker.Open, b.State(), "the failed trial reopened the breaker")
+	assert.False(t, palisaderedis.TrialGateOpen(b), "the gate stays open on the old episode's lease")
+}

@@ -214,6 +214,10 @@ func replicaMain(string) int {
 			var err error
 			b, err = palisaderedis.NewBreaker(palisaderedis.BreakerConfig{
 				Client: client, Key: f[1],
+				// A machine loaded by the rest of the test run must not
+				// pass for a Redis outage, in which every replica runs
+				// trial calls of its own, by design.
+				StoreTimeout: time.Second,
 				Breaker: breaker.Config{
 					ConsecutiveFailures: 3, BreakDuration: 200 * time.Millisecond,
 					SuccessThreshold: 1, HalfOpenCalls: 1,
