@@ -440,7 +440,17 @@ func TestLeaseRenewedWhileTrialsRun(t *testing.T) {
 // load).
 func TestFailedTrialClosesTheGateAtOnce(t *testing.T) {
 	b := newShared(t, localRedis(t), uniqueKey(t), palisaderedis.BreakerConfig{
-		Breaker: breaker.Config{BreakDuration: 50 * time.Millisecond, SuccessThreshold: 1, HalfOpenCalls: 1},
+		Breaker: breaker.Config{
+			SuccessThreshold: 1, HalfOpenCalls: 1,
+			// A short first break, then a long one: the breaker the failed
+			// trial reopens stays open however slowly this test runs.
+			BreakDurationFunc: func(opens int) time.Duration {
+				if opens == 1 {
+					return 50 * time.Millisecond
+				}
+				return time.Minute
+			},
+		},
 	})
 	trip(t, b)
 	ran := false
