@@ -28,7 +28,7 @@ func newLimiter(t testing.TB, client goredis.UniversalClient, key string, cfg pa
 		// A machine loaded by the rest of the test run must not pass for
 		// a Redis outage, in which the limiter fails open (the default)
 		// and the rate these tests check is not kept, by design. The
-		// tests of outages stop the server: its refusals are immediate.
+		// tests of outages set the default.
 		cfg.StoreTimeout = time.Second
 	}
 	l, err := palisaderedis.NewLimiter(cfg)
@@ -178,7 +178,7 @@ func TestLimiterStoreFailure(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, srv.addr())
 	h := oteltest.New()
-	base := palisaderedis.LimiterConfig{Rate: 100, Batch: 1, StoreRetry: time.Hour, Telemetry: h.Telemetry}
+	base := palisaderedis.LimiterConfig{Rate: 100, Batch: 1, StoreRetry: time.Hour, StoreTimeout: palisaderedis.DefaultStoreTimeout, Telemetry: h.Telemetry}
 	open := base
 	open.OnStoreError = palisaderedis.FailOpen
 	closed := base
@@ -216,7 +216,7 @@ func TestLimiterStoreFailure(t *testing.T) {
 // A Limiter whose Redis came back uses it again after StoreRetry.
 func TestLimiterRejoins(t *testing.T) {
 	srv := startServer(t)
-	l := newLimiter(t, newClient(t, srv.addr()), uniqueKey(t), palisaderedis.LimiterConfig{Rate: 10, Batch: 1, OnStoreError: palisaderedis.FailClosed, StoreRetry: 100 * time.Millisecond})
+	l := newLimiter(t, newClient(t, srv.addr()), uniqueKey(t), palisaderedis.LimiterConfig{Rate: 10, Batch: 1, OnStoreError: palisaderedis.FailClosed, StoreRetry: 100 * time.Millisecond, StoreTimeout: palisaderedis.DefaultStoreTimeout})
 	srv.stop()
 	assert.False(t, l.Allow())
 	srv.start()
