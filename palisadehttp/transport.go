@@ -144,13 +144,10 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 	rt.mu.Unlock()
 
 	body := rt.req.Body
-	if n > 1 && body != nil && body != http.NoBody {
-		if rt.req.GetBody == nil {
-			return rt.notSent(ErrBodyNotRewindable)
-		}
+	if n > 1 {
 		var err error
-		if body, err = rt.req.GetBody(); err != nil {
-			return rt.notSent(fmt.Errorf("palisadehttp: rewinding the request body: %w", err))
+		if body, err = rt.bodyAgain(); err != nil {
+			return rt.notSent(err)
 		}
 	}
 
@@ -190,8 +187,8 @@ func (rt *roundTrip) send(ctx context.Context, body io.ReadCloser) error {
 		// it was given to, which fails with the other request's cause
 		// (golang/go#41600 in spirit; still so in Go 1.26). An idempotent
 		// request whose body can be made again is sent again.
-		body, ok := rt.bodyAgain()
-		if !ok {
+		body, bodyErr := rt.bodyAgain()
+		if bodyErr != nil {
 			break
 		}
 		a.end()
@@ -248,14 +245,23 @@ func cancelledByAnother(err error, ctx context.Context) bool {
 	return ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, hedge.ErrLost))
 }
 
-// bodyAgain returns a new copy of the request's body, nil when it has none,
-// or false when it cannot be made.
-func (rt *roundTrip) bodyAgain() (io.ReadCloser, bool) {
-	if b := rt.req.Body; b == nil || b == http.NoBody {
-		return b, true
+// bodyAgain returns a new copy of the request's body for another send (nil
+// or http.NoBody when it has none), or the error of an attempt that cannot
+// send it again: ErrBodyNotRewindable without Request.GetBody, or GetBody's
+// own error.
+func (rt *roundTrip) bodyAgain() (io.ReadCloser, error) {
+	b := rt.req.Body
+	switch {
+	case b == nil || b == http.NoBody:
+		return b, nil
+	case rt.req.GetBody == nil:
+		return nil, ErrBodyNotRewindable
 	}
 	body, err := rt.req.GetBody()
-	return body, err == nil
+	if err != nil {
+		return nil, fmt.Errorf("palisadehttp: rewinding the request body: %w", err)
+	}
+	return body, nil
 }
 
 // notSent returns the error of an attempt that sent nothing because the
