@@ -79,12 +79,6 @@ type episode struct {
 	successes int
 }
 
-// openEpisode returns an Open episode following old, from since until
-// until (breaker clock), rejecting with err. Called under mu.
-func (b *Breaker) openEpisode(old *episode, since, until int64, err error) *episode {
-	return (&episode{state: Open, since: since, until: until, err: err}).following(old)
-}
-
 // following returns ep, which follows old (a transition that keeps the
 // closed period's window: to Open, HalfOpen or Isolated), with old's window.
 // Called under mu.
@@ -191,9 +185,8 @@ func (b *Breaker) Execute(ctx context.Context, fn policy.Func) error {
 		if ep.state == Open && b.now() < ep.until {
 			// Open, the break on: rejected here rather than down the
 			// admission path, whose calls cost as much again.
-			b.counted.addRejected()
-			b.report.Rejected(ctx)
-			return ep.err
+			_, err := b.reject(ctx, ep.err)
+			return err
 		}
 		return b.execute(ctx, fn)
 	}
@@ -662,7 +655,8 @@ func (b *Breaker) open(now, hint int64, trs *transitions) (p recovered) {
 		until = math.MaxInt64
 	}
 	old := b.ep.Load()
-	b.enter(old, b.openEpisode(old, now, until, &openError{err: b.errOpen, b: b, until: until}), trs)
+	ep := &episode{state: Open, since: now, until: until, err: &openError{err: b.errOpen, b: b, until: until}}
+	b.enter(old, ep.following(old), trs)
 	return p
 }
 

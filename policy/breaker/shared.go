@@ -54,7 +54,8 @@ func (b *Breaker) OpenUntil(until time.Time) bool {
 		} else {
 			b.opens++
 		}
-		b.enter(old, b.openEpisode(old, since, u, &openError{b: b, until: u}), &trs)
+		ep := &episode{state: Open, since: since, until: u, err: &openError{b: b, until: u}}
+		b.enter(old, ep.following(old), &trs)
 		opened = true
 	}
 	b.mu.Unlock()
